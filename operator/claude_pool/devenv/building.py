@@ -156,9 +156,7 @@ def build_etcd(versions: Versions, out: Path) -> None:
     (work / "go.mod").write_text(
         "module claudepool.local/etcdbuild\n\ngo 1.26.0\n\n"
         f"require go.etcd.io/etcd/server/v3 {versions.etcd}\n\nreplace (\n"
-        + "".join(
-            f"\tgo.etcd.io/etcd/{m} => go.etcd.io/etcd/{m} {versions.etcd}\n" for m in mods
-        )
+        + "".join(f"\tgo.etcd.io/etcd/{m} => go.etcd.io/etcd/{m} {versions.etcd}\n" for m in mods)
         + ")\n"
     )
     (work / "tools.go").write_text(
@@ -199,11 +197,13 @@ def ensure_binaries(versions: Versions = Versions()) -> Path:
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """`python -m claude_pool build`: build what is missing and print the binaries' folder."""
+    del argv
     path = ensure_binaries()
     print(path)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

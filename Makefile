@@ -1,0 +1,76 @@
+# claude-pool: a Kubernetes operator running a pool of Claude Code CLI slots.
+# `make help` lists the targets. Everything a fresh machine needs is installed by `make setup`.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .tools
+CLI_DIR := $(TOOLS)/claude-code
+CLI := $(CLI_DIR)/node_modules/.bin/claude
+STAMP := $(TOOLS)/stamps
+PYTEST_ARGS ?=
+
+.PHONY: help setup dev test test-unit test-integration lint verify crds bench images kind-e2e clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP)/venv: pyproject.toml
+	@mkdir -p $(STAMP)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(STAMP)/cli: slot-image/cli/package.json
+	@mkdir -p $(STAMP) $(CLI_DIR)
+	cp slot-image/cli/package.json $(CLI_DIR)/package.json
+	cd $(CLI_DIR) && npm install --no-package-lock --no-audit --no-fund --loglevel=error
+	$(CLI) --version
+	@touch $@
+
+$(STAMP)/controlplane: $(STAMP)/venv operator/claude_pool/devenv/building.py
+	$(PY) -m claude_pool build
+	@touch $@
+
+setup: $(STAMP)/venv $(STAMP)/cli $(STAMP)/controlplane ## Install everything: venv, pinned Claude CLI, control plane binaries (built from Go modules, cached)
+
+dev: setup ## Run the local environment: control plane + CRDs (Ctrl-C stops it)
+	$(PY) -m claude_pool dev
+
+test: setup lint verify ## The whole suite: lint, CRD drift check, unit and integration tests
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-unit: $(STAMP)/venv ## Unit tests only (no cluster, no CLI)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: setup ## Integration tests only (real control plane, real CLI, fake API)
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+lint: $(STAMP)/venv ## ruff (lint + format check), mypy strict, import-linter layer contracts
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+crds: $(STAMP)/venv ## Regenerate crds/ from the pydantic models
+	$(PY) -m claude_pool crds
+
+verify: $(STAMP)/venv ## Fail if crds/ differs from what the models generate
+	$(PY) -m claude_pool crds --check
+
+bench: setup ## Run the benchmarks in bench/ (prints figures)
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+images: ## Build the slot and operator images (needs Docker)
+	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "images: no Docker engine on this machine"; exit 1; }
+	docker build -t claude-pool-slot:dev -f slot-image/Dockerfile .
+
+kind-e2e: setup ## End-to-end tests on kind (opt-in; skipped with a reason without Docker/kind)
+	CLAUDE_POOL_E2E=1 $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+clean: ## Remove local state (keeps the control plane binary cache in ~/.cache/claude-pool)
+	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache
