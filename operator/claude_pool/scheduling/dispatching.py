@@ -1,0 +1,79 @@
+"""One dispatch cycle: order the pool's queue and decide which task goes to which slot.
+
+Pure (Kueue's shape): the dispatcher takes a snapshot (queued tasks, idle slots, ledger,
+suspend flag) and `schedule()` returns one `Decision` per queued task with an explicit
+verdict; the dispatcher applies them all in one pass, so a cycle admits as many tasks as
+there are idle slots and budget (no one-head-per-cycle bottleneck). Order: priority (high
+first), then creation time, then name. Budget is best-effort FIFO: a task that does not fit
+waits, and a smaller task behind it may still start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from claude_pool.budget.ledger import Admission, Ledger
+
+
+class Verdict(StrEnum):
+    """What happens to a queued task this cycle."""
+
+    ASSIGN = "Assign"
+    WAIT_FOR_SLOT = "WaitForSlot"
+    WAIT_FOR_BUDGET = "WaitForBudget"
+    SUSPENDED = "Suspended"
+
+
+@dataclass(frozen=True)
+class QueuedTask:
+    """A task waiting for a slot, as the scheduler needs it."""
+
+    uid: str
+    name: str
+    priority: int
+    created: str
+    """RFC 3339 creation timestamp: sorts lexically."""
+    reservation: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    task: QueuedTask
+    verdict: Verdict
+    slot: str | None = None
+    reason: str = ""
+    message: str = ""
+
+
+def queue_order(tasks: list[QueuedTask]) -> list[QueuedTask]:
+    return sorted(tasks, key=lambda t: (-t.priority, t.created, t.name))
+
+
+def schedule(
+    tasks: list[QueuedTask], idle_slots: list[str], ledger: Ledger, *, suspended: bool
+) -> tuple[list[Decision], Ledger]:
+    """Decisions for every queued task, and the ledger with the new reservations."""
+    decisions: list[Decision] = []
+    slots = list(idle_slots)
+    for task in queue_order(tasks):
+        if suspended:
+            decisions.append(
+                Decision(task, Verdict.SUSPENDED, reason="PoolSuspended",
+                         message="the pool is suspended (spec.suspend): nothing new starts")
+            )  # fmt: skip
+            continue
+        admission, message = ledger.admit(task.reservation)
+        if admission is not Admission.ADMITTED:
+            decisions.append(Decision(task, Verdict.WAIT_FOR_BUDGET, None, admission, message))
+            continue
+        if not slots:
+            decisions.append(
+                Decision(task, Verdict.WAIT_FOR_SLOT, reason="WaitingForSlot",
+                         message="all slots are busy")
+            )  # fmt: skip
+            continue
+        slot = slots.pop(0)
+        ledger = ledger.reserve(task.reservation)
+        decisions.append(Decision(task, Verdict.ASSIGN, slot, "Assigned", message))
+    return decisions, ledger

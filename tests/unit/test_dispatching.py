@@ -1,0 +1,81 @@
+"""A dispatch cycle: priority then age, many tasks per cycle, budget admission with numbers."""
+
+from __future__ import annotations
+
+from claude_pool.budget.ledger import Admission, Ledger, commit, reservation_for
+from claude_pool.scheduling.dispatching import QueuedTask, Verdict, queue_order, schedule
+
+
+def task(name: str, *, priority: int = 0, created: str = "2026-01-01T00:00:00Z",
+         reservation: int = 0) -> QueuedTask:  # fmt: skip
+    return QueuedTask(f"uid-{name}", name, priority, created, reservation)
+
+
+def test_the_queue_orders_by_priority_then_age_then_name() -> None:
+    a = task("a", created="2026-01-01T00:00:02Z")
+    b = task("b", created="2026-01-01T00:00:01Z")
+    c = task("c", priority=5, created="2026-01-01T00:00:09Z")
+    assert [t.name for t in queue_order([a, b, c])] == ["c", "b", "a"]
+
+
+def test_one_cycle_assigns_as_many_tasks_as_there_are_idle_slots() -> None:
+    tasks = [task(f"t{i}", created=f"2026-01-01T00:00:{i:02d}Z") for i in range(5)]
+    decisions, _ = schedule(tasks, ["s0", "s1", "s2"], Ledger(None), suspended=False)
+    assigned = [(d.task.name, d.slot) for d in decisions if d.verdict is Verdict.ASSIGN]
+    assert assigned == [("t0", "s0"), ("t1", "s1"), ("t2", "s2")]
+    assert [d.verdict for d in decisions[3:]] == [Verdict.WAIT_FOR_SLOT] * 2
+
+
+def test_a_task_whose_cap_exceeds_the_remaining_budget_waits_with_the_numbers() -> None:
+    ledger = Ledger(limit=1_000_000, spent=800_000)
+    decisions, after = schedule(
+        [task("big", reservation=500_000), task("small", created="2026-01-02T00:00:00Z",
+                                                reservation=100_000)],
+        ["s0", "s1"], ledger, suspended=False,
+    )  # fmt: skip
+    big, small = decisions
+    assert big.verdict is Verdict.WAIT_FOR_BUDGET
+    assert big.reason == Admission.INSUFFICIENT
+    assert "500000" in big.message
+    assert "200000" in big.message
+    assert small.verdict is Verdict.ASSIGN
+    assert after.reserved == 100_000
+
+
+def test_reservations_admitted_in_one_cycle_never_exceed_the_limit() -> None:
+    tasks = [task(f"t{i:02d}", reservation=250_000) for i in range(20)]
+    decisions, after = schedule(
+        tasks, [f"s{i}" for i in range(20)], Ledger(1_000_000), suspended=False
+    )
+    assert sum(d.verdict is Verdict.ASSIGN for d in decisions) == 4
+    assert after.reserved == 1_000_000
+
+
+def test_an_exhausted_pool_admits_nothing() -> None:
+    decisions, _ = schedule([task("t")], ["s0"], Ledger(100, spent=100), suspended=False)
+    assert decisions[0].reason == Admission.EXHAUSTED
+
+
+def test_a_suspended_pool_starts_nothing() -> None:
+    decisions, _ = schedule([task("t")], ["s0"], Ledger(None), suspended=True)
+    assert decisions[0].verdict is Verdict.SUSPENDED
+
+
+def test_a_cost_is_committed_once_even_when_the_commit_is_retried() -> None:
+    first = commit(0, (), {"a": 600, "b": 400})
+    assert first.spent == 1000
+    again = commit(first.spent, first.recent, {"b": 400, "c": 5})
+    assert again.spent == 1005
+    assert again.counted == ("c",)
+
+
+def test_the_ring_of_recent_commits_is_bounded() -> None:
+    result = commit(0, tuple(f"u{i}" for i in range(600)), {"new": 1})
+    assert len(result.recent) == 512
+    assert result.recent[-1] == "new"
+
+
+def test_a_task_reserves_its_cap_else_the_pool_default() -> None:
+    assert reservation_for(300, 100) == 300
+    assert reservation_for(None, 100) == 100
+    assert reservation_for(None, None) == 0

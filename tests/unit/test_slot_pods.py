@@ -1,0 +1,87 @@
+"""Slot pods: restricted security, no API credentials, secrets by reference, owned labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from claude_pool.api.pools import ClaudePool
+from claude_pool.slots import pods
+
+
+def pool(**spec: Any) -> ClaudePool:
+    return ClaudePool.model_validate(
+        {"metadata": {"name": "p", "namespace": "ns", "uid": "u-1"}, "spec": spec}
+    )
+
+
+def test_a_slot_pod_is_owned_by_its_pool_and_labelled_by_the_operator() -> None:
+    pod = pods.desired_slot_pod(
+        pool(template={"labels": {"team": "a"}}), 2, pods.SlotDefaults(image="img:1")
+    )
+    meta = pod["metadata"]
+    assert meta["name"] == "p-slot-2"
+    assert meta["labels"]["claudepool.io/pool"] == "p"
+    assert meta["labels"]["claudepool.io/slot"] == "2"
+    assert meta["labels"]["team"] == "a"
+    assert meta["ownerReferences"][0]["uid"] == "u-1"
+    assert meta["ownerReferences"][0]["controller"] is True
+
+
+def test_a_slot_pod_runs_restricted_without_kubernetes_credentials() -> None:
+    spec = pods.desired_slot_pod(pool(), 0, pods.SlotDefaults())["spec"]
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["serviceAccountName"] == "p-slot"
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = spec["containers"][0]["securityContext"]
+    assert sc == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert {v["name"] for v in spec["volumes"]} == {"slot", "tmp"}
+
+
+def test_credentials_reach_the_pod_only_by_secret_reference() -> None:
+    p = pool(credentials={"secretName": "creds", "baseURL": "http://127.0.0.1:9"})
+    env = {e["name"]: e for e in pods.desired_slot_pod(p, 0, pods.SlotDefaults())["spec"]
+           ["containers"][0]["env"]}  # fmt: skip
+    assert env["ANTHROPIC_API_KEY"] == {
+        "name": "ANTHROPIC_API_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "creds", "key": "ANTHROPIC_API_KEY"}},
+    }
+    assert env["CLAUDE_POOL_AGENT_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "p-agent-token"
+    assert env["ANTHROPIC_BASE_URL"]["value"] == "http://127.0.0.1:9"
+
+
+def test_a_template_cannot_override_reserved_environment_variables() -> None:
+    p = pool(template={"env": [{"name": "CLAUDE_POOL_AGENT_TOKEN", "value": "stolen"},
+                               {"name": "FOO", "value": "bar"}]})  # fmt: skip
+    env = pods.desired_slot_pod(p, 0, pods.SlotDefaults())["spec"]["containers"][0]["env"]
+    token = [e for e in env if e["name"] == "CLAUDE_POOL_AGENT_TOKEN"]
+    assert len(token) == 1
+    assert "valueFrom" in token[0]
+    assert {"name": "FOO", "value": "bar"} in env
+
+
+def test_the_template_hash_changes_with_the_template() -> None:
+    a = pods.desired_slot_pod(pool(), 0, pods.SlotDefaults())
+    b = pods.desired_slot_pod(pool(template={"image": "other:2"}), 0, pods.SlotDefaults())
+    key = pods.TEMPLATE_HASH_ANNOTATION
+    assert a["metadata"]["annotations"][key] != b["metadata"]["annotations"][key]
+
+
+def test_the_token_secret_and_service_account_belong_to_the_pool() -> None:
+    secret = pods.desired_token_secret(pool(), "t" * 32)
+    sa = pods.desired_service_account(pool())
+    assert secret["metadata"]["name"] == "p-agent-token"
+    assert secret["stringData"] == {"token": "t" * 32}
+    assert sa["automountServiceAccountToken"] is False
+    assert sa["metadata"]["ownerReferences"][0]["kind"] == "ClaudePool"
+
+
+def test_slot_index_round_trips_through_the_pod_name() -> None:
+    assert pods.slot_index(pods.slot_pod_name("p", 7), "p") == 7
+    assert pods.slot_index("p-slot-x", "p") is None
+    assert pods.slot_index("q-slot-1", "p") is None
