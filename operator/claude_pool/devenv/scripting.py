@@ -5,9 +5,34 @@ directives are written in the prompt or the system prompt) and by its control en
 `PUT /_fake/scenarios/{name}` (the same keys as a JSON object). Pure: no I/O, no clock.
 
 Syntax: `[[fake reply="hello there" in=100 out=20]]`. Several blocks may appear; later keys
-win. A value is a run of non-blank characters, or double-quoted (`\\"` and `\\\\` escapes) when it
-holds blanks or `]]`. `-` and `_` are the same in keys (`retry-after` = `retry_after`).
-Unknown keys and bad values raise DirectiveError, which the server answers with a 400.
+win (system prompt < user text blocks of the current turn; a registered scenario is the
+lowest layer). A value is a run of non-blank characters, or double-quoted (`\\"` and `\\\\`
+escapes) when it holds blanks or `]]`. `-` and `_` are the same in keys. Unknown keys and bad
+values raise DirectiveError, which the server answers with a 400 naming the problem.
+
+    key            value                     effect
+    reply          text                      the final text (default "fake answer: <prompt>")
+    echo           system | prompt           answer the caller's system prompt text (after
+                                             the CLI default) / the prompt echo; beats reply
+    delay          seconds                   wait before the response headers
+    stall          seconds                   streaming: wait after message_start
+    status         400..599                  answer an Anthropic error (type by status)
+    retry_after    seconds                   `retry-after` header on errors
+    should_retry   true | false              `x-should-retry` header on errors
+    fail           n                         only the first n requests of the conversation
+                                             fail (with status, default 500)
+    in, out        tokens                    usage (defaults 100 and 20)
+    cache_read     tokens                    usage.cache_read_input_tokens (default 0)
+    cache_write    tokens                    usage.cache_creation_input_tokens (default 0)
+    tools          write:edit:bash:read|loop call k answers with tool k, then the final
+                                             answer; `loop`: always Bash `true`
+    file           name or absolute path     file for write/edit/read (fake_written.txt)
+    cwd            absolute path             working dir for tool paths (default: the
+                                             system prompt's "Primary working directory")
+    structured     auto | JSON object        StructuredOutput tool_use (if that tool is sent)
+    route          single | parallel | chain a routing decision as the final answer
+    n              0..50                     prompts / chain steps of a route (default 2)
+    model          id                        the `model` field of the answer
 """
 
 from __future__ import annotations
@@ -138,6 +163,16 @@ def find_blocks(text: str) -> list[Block]:
 def parse_directives(text: str) -> Scenario:
     """The scenario written in `text` (empty if there is no directive)."""
     return Scenario.from_pairs(pair for block in find_blocks(text) for pair in block.pairs)
+
+
+def read_directives(texts: Iterable[str]) -> tuple[Scenario, str]:
+    """The scenario written across `texts` (later win) and the raw text of their blocks.
+
+    The raw text identifies "the same script" across a conversation's requests.
+    """
+    blocks = [(text, block) for text in texts for block in find_blocks(text)]
+    scenario = Scenario.from_pairs(pair for _, block in blocks for pair in block.pairs)
+    return scenario, "\x00".join(text[block.start : block.end] for text, block in blocks)
 
 
 def strip_keys(text: str, keys: Iterable[str]) -> str:
@@ -289,9 +324,12 @@ def _structured(key: str, text: str) -> str:
     if text.lower() == AUTO:
         return AUTO
     try:
-        return json.dumps(json.loads(text), separators=(",", ":"))
+        value = json.loads(text)
     except ValueError:
-        raise DirectiveError(f"{key}: expected 'auto' or JSON, got {text!r}") from None
+        value = None
+    if not isinstance(value, dict):
+        raise DirectiveError(f"{key}: expected 'auto' or a JSON object, got {text!r}")
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _cwd(key: str, text: str) -> str:

@@ -22,10 +22,11 @@ SLOT_LABEL = "claudepool.io/slot"
 DRAINING_ANNOTATION = "claudepool.io/draining"
 TEMPLATE_HASH_ANNOTATION = "claudepool.io/template-hash"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "claude-pool", "app.kubernetes.io/component": "slot"}
-TOKEN_KEY = "token"
+TOKEN_KEY = "token"  # noqa: S105 - the key name inside the Secret, not a secret
 AGENT_PORT = 8080
 VOLUME_DIR = "/slot"
 SLOT_UID = 10001
+_POD_IP = "status.podIP"
 RESERVED_ENV_PREFIXES = ("CLAUDE_POOL_AGENT_", "ANTHROPIC_", "CLAUDE_CODE_OAUTH_TOKEN")
 
 
@@ -116,7 +117,7 @@ def _env(pool: ClaudePool) -> list[dict[str, Any]]:
     ]
     env += [
         _secret_env("CLAUDE_POOL_AGENT_TOKEN", token_secret_name(pool.metadata.name), TOKEN_KEY),
-        {"name": "CLAUDE_POOL_AGENT_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "CLAUDE_POOL_AGENT_HOST", "valueFrom": {"fieldRef": {"fieldPath": _POD_IP}}},
         {"name": "CLAUDE_POOL_AGENT_PORT", "value": str(AGENT_PORT)},
         {"name": "CLAUDE_POOL_AGENT_VOLUME_DIR", "value": VOLUME_DIR},
     ]  # fmt: skip

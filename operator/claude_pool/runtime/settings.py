@@ -1,0 +1,54 @@
+"""The operator's settings: one pydantic-settings object, read once at start-up.
+
+Every field is an environment variable `CLAUDE_POOL_<FIELD>` (docs/operations.md lists
+them). Called by `runtime.main`; everything else receives the object (no os.environ reads
+elsewhere).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Operator configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="CLAUDE_POOL_", extra="ignore")
+
+    kubeconfig: str | None = None
+    """Kubeconfig file; in-cluster config when unset."""
+    namespaces: list[str] = Field(default_factory=list)
+    """Namespaces to watch (JSON list); all namespaces when empty."""
+    slot_image: str = "ghcr.io/claude-pool/slot:0.1.0"
+    """Default slot image when a pool's template sets none."""
+    slot_termination_grace_seconds: int = Field(default=30, ge=0)
+    """Grace period of slot pods; the agent stops its CLI within it."""
+    resync_seconds: float = Field(default=10.0, gt=0)
+    """Each pool is reconciled at least this often even without events."""
+    cycle_min_interval_seconds: float = Field(default=0.02, ge=0)
+    """Least time between two cycles of one pool, so events batch into one cycle."""
+    pool_status_min_interval_seconds: float = Field(default=1.0, ge=0)
+    """Least time between pool status writes that only change counts."""
+    progress_interval_seconds: float = Field(default=10.0, gt=0)
+    """Least time between two progress patches of one running task."""
+    drain_timeout_seconds: float = Field(default=3600.0, ge=0)
+    """Upper bound on how long a slot being removed may keep its task (0: no bound); a pool's
+    spec.supervision.drainTimeoutSeconds, when set, is used instead."""
+    slot_backoff_seconds: float = Field(default=1.0, gt=0)
+    """First delay before a failed slot pod is replaced; doubles per failure."""
+    slot_backoff_max_seconds: float = Field(default=60.0, gt=0)
+    """Cap on that delay."""
+    agent_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Timeout of one HTTP call to a slot agent (not of the task)."""
+    agent_unreachable_seconds: float = Field(default=30.0, gt=0)
+    """A Running pod whose agent has not answered for this long counts as lost."""
+    output_status_limit: int = Field(default=32768, ge=1024)
+    """Output longer than this (characters) is kept whole in an owned ConfigMap."""
+    kube_workers: int = Field(default=16, ge=1)
+    """Threads that run the synchronous Kubernetes client."""
+    metrics_port: int = Field(default=8000, ge=0)
+    """Prometheus metrics port (0 disables the endpoint)."""
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from outside the pod
+    health_port: int = Field(default=8080, ge=0)
+    """kopf liveness endpoint port (0 disables it)."""
