@@ -31,7 +31,9 @@ MAX_TEXT_CHARS = 262_144
 
 TASK_UID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 """Task uids name files on the slot volume: Kubernetes uids (UUIDs) match, paths cannot."""
-SESSION_ID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+SESSION_ID_PATTERN = (
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 
 ShortStr = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 ToolSpec = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^-]")]
@@ -178,6 +180,8 @@ class TaskResult(WireModel):
     model: str | None = None
     structured_output: Any | None = None
     """The object answered through --json-schema, when one was requested and produced."""
+    permission_denials: list[str] = []
+    """Tools the CLI refused to run for lack of permission (the run may still succeed)."""
     failure: Failure | None = None
 
 
@@ -224,9 +228,7 @@ class ProgressEvent(WireModel):
     seq: int
     kind: ProgressKind
     turns: int = 0
-    """Model turns (API responses) so far."""
-    output_tokens: int = 0
-    """Output tokens so far; the cost is known only from the final result."""
+    """Model turns (API responses) so far. The cost is known only from the final result."""
     session_id: str | None = None
     text: str | None = None
     """A snippet of the model's text (at most 500 characters)."""

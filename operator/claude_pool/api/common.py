@@ -143,6 +143,19 @@ class ObjectMeta(BaseModel):
     deletion_timestamp: datetime | None = None
 
 
+def cel(rule: str, message: str, *, field_path: str | None = None) -> dict[str, str]:
+    """One CEL validation rule (x-kubernetes-validations entry); the message names the field."""
+    entry = {"rule": rule, "message": message}
+    if field_path is not None:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+def validations(*rules: dict[str, str]) -> dict[str, Any]:
+    """The json_schema_extra that attaches CEL rules to a model or a field."""
+    return {"x-kubernetes-validations": list(rules)}
+
+
 def dump(model: BaseModel) -> dict[str, Any]:
     """The wire form of a model: camelCase keys, JSON types, unset optional fields left out."""
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)

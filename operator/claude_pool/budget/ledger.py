@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from claude_pool.api.money import format_dollars
+from claude_pool.api.pools import MAX_RECENT_COMMITS
 
-RECENT_COMMITS = 512
+RECENT_COMMITS = MAX_RECENT_COMMITS
 """How many committed task uids the pool remembers (more than slots can finish at once)."""
 
 

@@ -1,0 +1,66 @@
+"""A ClaudeTask's phase: one word for printer columns, derived purely from its conditions.
+
+Conditions are the truth (API conventions); the phase is a summary the task controller
+stores in `status.phase` after every condition change, so `kubectl get ctask` can show it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+from claude_pool.api.conditions import (
+    Condition,
+    ConditionStatus,
+    TaskConditionType,
+    get_condition,
+    is_true,
+)
+
+
+class TaskPhase(StrEnum):
+    """The summary state of a ClaudeTask."""
+
+    PENDING = "Pending"
+    """Not yet seen by the operator, or admitted and queued for a slot."""
+    WAITING = "Waiting"
+    """Cannot be admitted yet (Admitted=False: pool missing or suspended, budget)."""
+    RUNNING = "Running"
+    """A slot, or a composite's children, work on it."""
+    REVIEW = "Review"
+    """A result waits for approve or reject."""
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+FINISHED_PHASES = frozenset({TaskPhase.SUCCEEDED, TaskPhase.FAILED, TaskPhase.CANCELLED})
+
+# First True condition wins; terminal conditions first, so a finished task never looks live.
+_PRECEDENCE: tuple[tuple[TaskConditionType, TaskPhase], ...] = (
+    (TaskConditionType.CANCELLED, TaskPhase.CANCELLED),
+    (TaskConditionType.FAILED, TaskPhase.FAILED),
+    (TaskConditionType.SUCCEEDED, TaskPhase.SUCCEEDED),
+    (TaskConditionType.REVIEW_REQUIRED, TaskPhase.REVIEW),
+    (TaskConditionType.RUNNING, TaskPhase.RUNNING),
+)
+
+
+def derive_phase(conditions: Sequence[Condition]) -> TaskPhase:
+    """The phase that the conditions describe.
+
+    Cancelled > Failed > Succeeded > Review > Running (the first that is True), then
+    Waiting when Admitted is False, else Pending (queued, or not yet admitted).
+    """
+    for condition_type, phase in _PRECEDENCE:
+        if is_true(conditions, condition_type):
+            return phase
+    admitted = get_condition(conditions, TaskConditionType.ADMITTED)
+    if admitted is not None and admitted.status == ConditionStatus.FALSE:
+        return TaskPhase.WAITING
+    return TaskPhase.PENDING
+
+
+def is_finished(phase: TaskPhase) -> bool:
+    """Whether the phase is terminal (Succeeded, Failed or Cancelled)."""
+    return phase in FINISHED_PHASES
