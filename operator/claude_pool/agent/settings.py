@@ -33,7 +33,7 @@ class AgentSettings(BaseSettings):
     work_dir: Path | None = None
     """Root of the tasks' working directories; default `<volume_dir>/work`."""
     home_dir: Path | None = None
-    """HOME of the CLI (sessions live here, so resume needs it kept); default `<volume_dir>/home`."""
+    """HOME of the CLI (sessions live here: keep it for resume); default `<volume_dir>/home`."""
     claude_bin: str = "claude"
     """The CLI: a path, or a name looked up on PATH."""
     cli_retries: int = Field(default=2, ge=0, le=15)

@@ -1,0 +1,620 @@
+"""The slot agent as a real process (`python -m claude_pool agent`) running the real Claude CLI
+against the fake Anthropic API (in-process, on this test's event loop).
+
+Each test starts its own agent on 127.0.0.1 with port 0 (the agent prints the bound port)
+and its own slot volume, with CLI retries at 0 so that failures are quick. Every wait is
+bounded. Each CLI run costs about one CPU-second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from claude_pool.devenv.clibin import claude_binary
+from claude_pool.devenv.fakeapi import FakeAnthropic, RecordedRequest
+from tests.helpers import eventually_async
+
+pytestmark = [pytest.mark.cli, pytest.mark.timeout(120)]
+
+TOKEN = "integration-agent-token-5f0c1d2e3a4b"
+API_KEY = "sk-ant-integration-key-7c9e1a2b3d4f"
+HOST = "127.0.0.1"
+SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+RUN_BOUND = 60.0
+"""Upper bound for one short CLI run on a loaded 2-core machine."""
+
+
+@dataclass
+class Agent:
+    """One running agent process and an authenticated HTTP session to it."""
+
+    proc: asyncio.subprocess.Process
+    url: str
+    volume: Path
+    session: aiohttp.ClientSession
+    lines: list[str] = field(default_factory=list)
+    pump: asyncio.Task[None] | None = None
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    async def call(
+        self, method: str, path: str, body: Any = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        async with self.session.request(method, self.url + path, json=body, **kwargs) as resp:
+            text = await resp.text()
+            try:
+                return resp.status, json.loads(text) if text else None
+            except ValueError:
+                return resp.status, text
+
+    async def start_task(self, uid: str, **request: Any) -> tuple[int, Any]:
+        return await self.call("PUT", f"/v1/tasks/{uid}", request)
+
+    async def task(self, uid: str) -> tuple[int, Any]:
+        return await self.call("GET", f"/v1/tasks/{uid}")
+
+    async def finished(self, uid: str, timeout: float = RUN_BOUND) -> dict[str, Any]:
+        async def done() -> dict[str, Any] | None:
+            status, body = await self.task(uid)
+            assert status == 200, body
+            return body if body["state"] != "running" else None
+
+        return await eventually_async(done, timeout=timeout, interval=0.05, what=f"task {uid}")
+
+    async def run(self, uid: str, **request: Any) -> dict[str, Any]:
+        status, body = await self.start_task(uid, **request)
+        assert status == 201, body
+        return await self.finished(uid)
+
+    async def events(self, uid: str) -> list[tuple[str, dict[str, Any]]]:
+        """The whole SSE stream of a task, parsed."""
+        events: list[tuple[str, dict[str, Any]]] = []
+        timeout = aiohttp.ClientTimeout(total=RUN_BOUND)
+        async with self.session.get(f"{self.url}/v1/tasks/{uid}/events", timeout=timeout) as r:
+            assert r.status == 200
+            kind = ""
+            async for raw in r.content:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    kind = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    events.append((kind, json.loads(line.removeprefix("data: "))))
+        return events
+
+    async def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.returncode is None:
+            self.proc.send_signal(sig)
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), 20)
+        except TimeoutError:
+            self.proc.kill()
+            code = await self.proc.wait()
+        if self.pump is not None:
+            await asyncio.wait_for(self.pump, 5)
+        await self.session.close()
+        return code
+
+
+def agent_env(base_url: str, volume: Path, **settings: str) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": API_KEY,
+        "CLAUDE_POOL_AGENT_TOKEN": TOKEN,
+        "CLAUDE_POOL_AGENT_HOST": HOST,
+        "CLAUDE_POOL_AGENT_PORT": "0",
+        "CLAUDE_POOL_AGENT_VOLUME_DIR": str(volume),
+        "CLAUDE_POOL_AGENT_CLAUDE_BIN": str(claude_binary()),
+        "CLAUDE_POOL_AGENT_CLI_RETRIES": "0",
+        "CLAUDE_POOL_AGENT_KILL_GRACE_SECONDS": "3",
+    }
+    env.update({f"CLAUDE_POOL_AGENT_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+async def start_agent(base_url: str, volume: Path, **settings: str) -> Agent:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "claude_pool",
+        "agent",
+        env=agent_env(base_url, volume, **settings),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+
+    async def ready() -> str:
+        assert proc.stdout is not None
+        while True:
+            line = (await proc.stdout.readline()).decode()
+            if not line:
+                raise AssertionError(f"agent exited before listening:\n{''.join(lines)}")
+            lines.append(line.rstrip("\n"))
+            if "agent listening on " in line:
+                return line.split("agent listening on ", 1)[1].strip()
+
+    try:
+        url = await asyncio.wait_for(ready(), 30)
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+
+    async def pump() -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            lines.append(raw.decode().rstrip("\n"))
+
+    session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"})
+    return Agent(proc, url, volume, session, lines, asyncio.create_task(pump()))
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAnthropic]:
+    async with FakeAnthropic.start() as server:
+        yield server
+
+
+@pytest.fixture
+async def agent(fake: FakeAnthropic, tmp_path: Path) -> AsyncIterator[Agent]:
+    running = await start_agent(fake.base_url, tmp_path / "slot")
+    yield running
+    await running.stop()
+    kill_cli_processes(tmp_path)
+
+
+def messages(fake: FakeAnthropic) -> list[RecordedRequest]:
+    return [r for r in fake.requests if r.kind == "messages"]
+
+
+def processes_under(root: Path) -> list[int]:
+    """Pids whose working directory is under `root` (the CLI and anything it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cwd = os.readlink(entry / "cwd")
+            except OSError:
+                continue
+            if cwd == str(root) or cwd.startswith(f"{root}/"):
+                found.append(int(entry.name))
+    return found
+
+
+def kill_cli_processes(root: Path) -> None:
+    for pid in processes_under(root):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def failure_of(body: dict[str, Any]) -> dict[str, Any]:
+    assert body["state"] == "failed", body
+    failure: dict[str, Any] = body["result"]["failure"]
+    return failure
+
+
+async def until_the_fake_is_asked(fake: FakeAnthropic) -> None:
+    async def asked() -> bool:
+        return bool(messages(fake))
+
+    await eventually_async(asked, timeout=RUN_BOUND, interval=0.05, what="a Messages request")
+
+
+# -- success, cost, system prompt ---------------------------------------------------------
+
+
+async def test_a_task_succeeds_with_the_exact_cost_the_cli_reports(
+    agent: Agent, fake: FakeAnthropic
+) -> None:
+    body = await agent.run(
+        "t-success",
+        prompt="hello [[fake in=12345 out=678]]",
+        model="sonnet",
+        appendSystemPrompt="Answer briefly.",
+        context=[{"key": "repo", "value": "acme/api"}, {"key": "branch", "value": "main"}],
+    )
+    result = body["result"]
+    assert body["state"] == "succeeded", body
+    assert result["success"]
+    assert result["output"] == "fake answer: hello [[fake in=12345 out=678]]"
+    # sonnet: 12345 x $3/M + 678 x $15/M = $0.047205 exactly
+    assert result["costMicrodollars"] == 47_205
+    assert result["usage"] == {
+        "inputTokens": 12345,
+        "outputTokens": 678,
+        "cacheReadInputTokens": 0,
+        "cacheCreationInputTokens": 0,
+    }
+    assert result["turns"] == 1
+    assert result["model"] == "claude-sonnet-5"
+    assert result["sessionId"]
+    assert result["durationMs"] > 0
+    (request,) = messages(fake)
+    assert request.body["model"] == "claude-sonnet-5"
+    assert request.body["system"][-1]["text"].endswith(
+        "\n\nAnswer briefly.\n\n## Shared Context\n- **repo**: acme/api\n- **branch**: main"
+    )
+    assert "task t-success: started" in agent.output
+    assert "task t-success: succeeded: 1 turns, cost $0.047205 (47205 µ$)" in agent.output
+
+
+async def test_a_200_kb_prompt_with_leading_dashes_reaches_the_model_unchanged(
+    agent: Agent, fake: FakeAnthropic
+) -> None:
+    prompt = "--help -p\n--output-format text\n" + "line of a long prompt\n" * 9500
+    assert len(prompt.encode()) > 200_000
+    body = await agent.run("t-big", prompt=prompt, model="sonnet")
+    assert body["state"] == "succeeded", body
+    assert body["result"]["output"] == "fake answer: " + prompt
+    (request,) = messages(fake)
+    texts = [b["text"] for b in request.body["messages"][0]["content"] if b["type"] == "text"]
+    assert texts[-1] == prompt
+
+
+async def test_the_api_key_and_the_token_never_appear_in_results_or_logs(
+    agent: Agent, fake: FakeAnthropic
+) -> None:
+    body = await agent.run("t-secret", prompt=f"print {API_KEY} and {TOKEN}", model="sonnet")
+    assert body["result"]["output"] == "fake answer: print [REDACTED] and [REDACTED]"
+    stored = (agent.volume / "state" / "tasks" / "t-secret.json").read_text()
+    await agent.stop()
+    for text in (json.dumps(body), stored, agent.output):
+        assert API_KEY not in text
+        assert TOKEN not in text
+    assert "[REDACTED]" in agent.output  # the progress line with the model's text
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (400, "InvalidRequest"),
+        (401, "Authentication"),
+        (403, "Authentication"),
+        (404, "ModelNotFound"),
+        (429, "RateLimited"),
+        (500, "ServerError"),
+        (529, "Overloaded"),
+    ],
+)
+async def test_each_api_error_class_gives_its_failure_reason_quickly(
+    agent: Agent, status: int, reason: str
+) -> None:
+    started = time.monotonic()
+    body = await agent.run(f"t-{status}", prompt=f"hi [[fake status={status}]]", model="sonnet")
+    failure = failure_of(body)
+    assert failure["reason"] == reason
+    assert failure["exitCode"] == 1
+    assert str(status) in failure["message"] or reason == "ModelNotFound"
+    assert time.monotonic() - started < 30
+    assert f"task t-{status}: failed: {reason}" in agent.output
+
+
+async def test_an_unreachable_api_is_a_connection_error(
+    fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    closed = await asyncio.start_server(lambda r, w: None, HOST, 0)
+    port = closed.sockets[0].getsockname()[1]
+    closed.close()
+    await closed.wait_closed()
+    agent = await start_agent(f"http://{HOST}:{port}", tmp_path / "slot")
+    try:
+        body = await agent.run("t-conn", prompt="hi", model="sonnet")
+    finally:
+        await agent.stop()
+    assert failure_of(body)["reason"] == "ConnectionError"
+
+
+async def test_api_retries_are_reported_and_a_later_success_counts(
+    fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    agent = await start_agent(fake.base_url, tmp_path / "slot", cli_retries="1")
+    try:
+        status, _ = await agent.start_task(
+            "t-retry", prompt="hi [[fake status=500 fail=1]]", model="sonnet"
+        )
+        assert status == 201
+        events = await agent.events("t-retry")
+    finally:
+        await agent.stop()
+    retries = [e for k, e in events if k == "progress" and e["kind"] == "retry"]
+    assert [(e["attempt"], e["errorStatus"]) for e in retries] == [(1, 500)]
+    kind, final = events[-1]
+    assert kind == "result"
+    assert final["state"] == "succeeded"
+    assert len(messages(fake)) == 2
+    assert "task t-retry: API retry 1 (status 500" in agent.output
+
+
+async def test_a_task_over_its_budget_fails_with_budget_exceeded(agent: Agent) -> None:
+    body = await agent.run(
+        "t-budget",
+        prompt="loop [[fake tools=loop in=100 out=60000]]",
+        model="sonnet",
+        maxBudgetMicrodollars=2_000_000,
+    )
+    failure = failure_of(body)
+    assert failure["reason"] == "BudgetExceeded"
+    assert "budget" in failure["message"].lower()
+    # three calls at $0.9003 each: the CLI stops after the call that crosses $2
+    assert body["result"]["costMicrodollars"] == 2_700_900
+
+
+async def test_a_task_over_its_turns_fails_with_max_turns(
+    agent: Agent, fake: FakeAnthropic
+) -> None:
+    body = await agent.run("t-turns", prompt="loop [[fake tools=loop]]", model="sonnet", maxTurns=2)
+    assert failure_of(body)["reason"] == "MaxTurns"
+    assert len(messages(fake)) == 2
+
+
+# -- tools, structured output, resume -------------------------------------------------------
+
+
+async def test_a_tool_sequence_writes_and_edits_a_real_file_in_the_task_workdir(
+    agent: Agent, fake: FakeAnthropic
+) -> None:
+    status, _ = await agent.start_task(
+        "t-tools",
+        prompt="work [[fake tools=write:edit:bash]]",
+        model="sonnet",
+        permissionMode="bypassPermissions",  # as root here: the agent adds IS_SANDBOX=1
+        workdir="repos/acme",
+    )
+    assert status == 201
+    events = await agent.events("t-tools")
+    workdir = agent.volume / "work" / "repos" / "acme"
+    assert (
+        workdir / "fake_written.txt"
+    ).read_text() == "written by fake via Write tool\nline2 EDITED\n"
+    assert (workdir / "fake_bash.txt").read_text() == "bash-ran\n"
+    tools = [e["tool"] for k, e in events if k == "progress" and e["kind"] == "toolUse"]
+    assert tools == ["Write", "Edit", "Bash"]
+    kind, final = events[-1]
+    assert (kind, final["state"]) == ("result", "succeeded")
+    assert final["result"]["turns"] == 4
+    assert final["result"]["permissionDenials"] == []
+    assert f"Primary working directory: {workdir}" in messages(fake)[0].body["system"][-1]["text"]
+    assert "task t-tools: turn 1: tool Write" in agent.output
+
+
+async def test_a_json_schema_task_returns_the_structured_output(agent: Agent) -> None:
+    body = await agent.run(
+        "t-schema", prompt='answer [[fake structured={"n":42}]]', model="sonnet", jsonSchema=SCHEMA
+    )
+    assert body["state"] == "succeeded", body
+    assert body["result"]["structuredOutput"] == {"n": 42}
+
+
+async def test_resuming_a_session_on_the_same_slot_sends_the_earlier_conversation(
+    agent: Agent, fake: FakeAnthropic
+) -> None:
+    first = await agent.run("t-first", prompt="first prompt", model="sonnet", workdir="w")
+    session = first["result"]["sessionId"]
+    fake.clear_requests()
+    second = await agent.run(
+        "t-second", prompt="second prompt", model="sonnet", workdir="w", resumeSessionId=session
+    )
+    assert second["state"] == "succeeded", second
+    assert second["result"]["sessionId"] == session
+    (request,) = messages(fake)
+    sent = json.dumps(request.body["messages"])
+    assert "first prompt" in sent
+    assert "fake answer: first prompt" in sent
+    assert "second prompt" in sent
+
+
+MCP_PROBE = """
+import json, sys
+for line in sys.stdin:
+    msg = json.loads(line)
+    if "id" not in msg:
+        continue
+    if msg.get("method") == "initialize":
+        result = {"protocolVersion": msg["params"]["protocolVersion"],
+                  "capabilities": {"tools": {}}, "serverInfo": {"name": "probe", "version": "1"}}
+    elif msg.get("method") == "tools/list":
+        result = {"tools": [{"name": "ping", "description": "pong",
+                             "inputSchema": {"type": "object", "properties": {}}}]}
+    else:
+        reply = {"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32601, "message": "no"}}
+        print(json.dumps(reply), flush=True)
+        continue
+    print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}), flush=True)
+"""
+
+
+async def test_only_the_tasks_mcp_servers_are_loaded(
+    agent: Agent, fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    probe = tmp_path / "mcp_probe.py"
+    probe.write_text(MCP_PROBE)
+    server = {"command": sys.executable, "args": [str(probe)]}
+    workdir = agent.volume / "work" / "mcp"
+    workdir.mkdir(parents=True)
+    # a .mcp.json left in the working directory must be ignored (--strict-mcp-config)
+    (workdir / ".mcp.json").write_text(json.dumps({"mcpServers": {"stray": server}}))
+    body = await agent.run(
+        "t-mcp", prompt="hi", model="sonnet", workdir="mcp", mcpServers={"probe": server}
+    )
+    assert body["state"] == "succeeded", body
+    sent = json.dumps(messages(fake)[0].body)
+    assert "mcp__probe__ping" in sent
+    assert "mcp__stray__" not in sent
+
+
+# -- stopping: cancel, timeout, agent restarts ----------------------------------------------
+
+
+async def test_cancelling_a_running_task_stops_the_cli_and_reports_cancelled(
+    agent: Agent, fake: FakeAnthropic
+) -> None:
+    status, _ = await agent.start_task("t-cancel", prompt="hi [[fake stall=60]]", model="sonnet")
+    assert status == 201
+    await until_the_fake_is_asked(fake)
+    assert processes_under(agent.volume / "work")
+    started = time.monotonic()
+    status, body = await agent.call("POST", "/v1/tasks/t-cancel/cancel")
+    assert (status, body["state"]) == (202, "running")
+    body = await agent.finished("t-cancel", timeout=15)
+    assert time.monotonic() - started < 10
+    assert failure_of(body)["reason"] == "Cancelled"
+    assert processes_under(agent.volume / "work") == []
+
+
+async def test_a_task_past_its_timeout_is_stopped_and_reports_timeout(agent: Agent) -> None:
+    started = time.monotonic()
+    body = await agent.run("t-timeout", prompt="hi [[fake stall=60]]", timeoutSeconds=3)
+    assert failure_of(body)["reason"] == "Timeout"
+    assert 3 <= time.monotonic() - started < 20
+    assert processes_under(agent.volume / "work") == []
+
+
+async def test_an_agent_killed_mid_task_reports_it_interrupted_after_a_restart(
+    fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    volume = tmp_path / "slot"
+    first = await start_agent(fake.base_url, volume)
+    try:
+        status, _ = await first.start_task("t-killed", prompt="hi [[fake stall=60]]")
+        assert status == 201
+        await until_the_fake_is_asked(fake)
+        assert await first.stop(signal.SIGKILL) == -signal.SIGKILL
+    finally:
+        kill_cli_processes(volume)  # the orphaned CLI (a pod restart would take it too)
+    second = await start_agent(fake.base_url, volume)
+    try:
+        status, body = await second.task("t-killed")
+        assert status == 200
+        assert failure_of(body)["reason"] == "Interrupted"
+        assert "task t-killed: was running when the agent stopped" in second.output
+        _, slot = await second.call("GET", "/v1/slot")
+        assert (slot["state"], slot["tasks"]) == ("idle", ["t-killed"])
+    finally:
+        await second.stop()
+
+
+async def test_a_result_survives_an_agent_restart_until_acknowledged(
+    fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    volume = tmp_path / "slot"
+    first = await start_agent(fake.base_url, volume)
+    try:
+        done = await first.run("t-kept", prompt="keep me", model="sonnet")
+    finally:
+        assert await first.stop() == 0
+    second = await start_agent(fake.base_url, volume)
+    try:
+        status, body = await second.task("t-kept")
+        assert (status, body) == (200, done)
+        status, again = await second.start_task("t-kept", prompt="keep me", model="sonnet")
+        assert (status, again) == (200, done)
+        assert (await second.call("DELETE", "/v1/tasks/t-kept"))[0] == 204
+        assert (await second.task("t-kept"))[0] == 404
+    finally:
+        await second.stop()
+    assert len(messages(fake)) == 1
+
+
+async def test_sigterm_stops_a_running_task_and_records_it_interrupted(
+    fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    volume = tmp_path / "slot"
+    first = await start_agent(fake.base_url, volume)
+    status, _ = await first.start_task("t-term", prompt="hi [[fake stall=60]]")
+    assert status == 201
+    await until_the_fake_is_asked(fake)
+    assert await first.stop() == 0
+    assert processes_under(volume / "work") == []
+    second = await start_agent(fake.base_url, volume)
+    try:
+        _, body = await second.task("t-term")
+        assert failure_of(body)["reason"] == "Interrupted"
+        assert "stopped while the task was running" in failure_of(body)["message"]
+    finally:
+        await second.stop()
+
+
+# -- the HTTP contract ----------------------------------------------------------------------
+
+
+async def test_a_bad_or_missing_token_gets_401_and_runs_nothing(
+    agent: Agent, fake: FakeAnthropic
+) -> None:
+    request = {"prompt": "hi", "model": "sonnet"}
+    async with aiohttp.ClientSession() as anonymous:
+        for headers in ({}, {"Authorization": "Bearer not-the-token-at-all-000"}):
+            for method, path in (("PUT", "/v1/tasks/t-auth"), ("GET", "/v1/slot")):
+                async with anonymous.request(
+                    method, agent.url + path, json=request, headers=headers
+                ) as resp:
+                    assert resp.status == 401
+        async with anonymous.get(agent.url + "/healthz") as resp:
+            assert (resp.status, await resp.text()) == (200, "ok")
+    await asyncio.sleep(1.0)  # a wrongly started CLI would have called the fake by now
+    assert messages(fake) == []
+    assert await agent.task("t-auth") == (
+        404,
+        {"error": "NotFound", "message": "no such task on this slot"},
+    )
+    _, slot = await agent.call("GET", "/v1/slot")
+    assert (slot["state"], slot["tasks"], slot["cliVersion"]) == ("idle", [], "2.1.197")
+
+
+async def test_a_malformed_body_gets_400_with_a_message_naming_the_field(
+    agent: Agent, fake: FakeAnthropic
+) -> None:
+    status, body = await agent.start_task("t-bad", prompt="hi", maxTurns="many")
+    assert status == 400
+    assert body["message"].startswith("maxTurns:")
+    status, body = await agent.call("PUT", "/v1/tasks/t-bad", data=b"{oops")
+    assert status == 400
+    assert "Invalid JSON" in body["message"]
+    assert (await agent.task("t-bad"))[0] == 404
+    assert messages(fake) == []
+
+
+async def test_a_second_task_while_busy_gets_409(agent: Agent, fake: FakeAnthropic) -> None:
+    assert (await agent.start_task("t-one", prompt="hi [[fake stall=60]]"))[0] == 201
+    status, body = await agent.start_task("t-two", prompt="hi")
+    assert status == 409
+    assert "t-one" in body["message"]
+    assert (await agent.call("DELETE", "/v1/tasks/t-one"))[0] == 409
+    await agent.call("POST", "/v1/tasks/t-one/cancel")
+    await agent.finished("t-one", timeout=15)
+    assert (await agent.task("t-two"))[0] == 404
+
+
+async def test_the_same_task_started_twice_runs_once(agent: Agent, fake: FakeAnthropic) -> None:
+    request = {"prompt": "once", "model": "sonnet"}
+    first, second = await asyncio.gather(
+        agent.start_task("t-once", **request), agent.start_task("t-once", **request)
+    )
+    assert sorted([first[0], second[0]]) == [200, 201]
+    body = await agent.finished("t-once")
+    assert (await agent.start_task("t-once", **request)) == (200, body)
+    sent = messages(fake)
+    assert len(sent) == 1
+    assert len({r.session_id for r in sent}) == 1
+    assert agent.output.count("task t-once: started") == 1
