@@ -17,7 +17,11 @@ import pytest
 from kubernetes import client, config
 
 from claude_pool.devenv import clusterinit
+from claude_pool.devenv.clibin import claude_binary
 from claude_pool.devenv.controlplane import ControlPlane
+from claude_pool.devenv.fakeapi import FakeAnthropicThread
+from claude_pool.devenv.localnode import LocalNode
+from tests.integration.harness import Env, OperatorProcess
 
 FOREIGN_KUBECONFIG = "CLAUDE_POOL_TEST_KUBECONFIG"
 ALLOW_FOREIGN = "CLAUDE_POOL_TEST_ALLOW_FOREIGN_CLUSTER"
@@ -79,3 +83,33 @@ def namespace(api_client: client.ApiClient) -> Iterator[str]:
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def fake_api() -> Iterator[FakeAnthropicThread]:
+    """The fake Anthropic API, shared by the session (it is scripted per request)."""
+    with FakeAnthropicThread() as fake:
+        yield fake
+
+
+@pytest.fixture
+def env(
+    api_client: client.ApiClient,
+    namespace: str,
+    kubeconfig: Path,
+    fake_api: FakeAnthropicThread,
+    tmp_path: Path,
+) -> Iterator[Env]:
+    """Operator (subprocess) + local node + fake API on a fresh namespace."""
+    overrides = {
+        "CLAUDE_POOL_AGENT_CLAUDE_BIN": str(claude_binary()),
+        "CLAUDE_POOL_AGENT_KILL_GRACE_SECONDS": "1",
+    }
+    with LocalNode(
+        api_client, tmp_path / "node", namespaces={namespace}, overrides=overrides
+    ) as node:
+        operator = OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log").start()
+        try:
+            yield Env(api_client, namespace, fake_api, node, operator)
+        finally:
+            operator.stop()

@@ -72,9 +72,20 @@ def test_the_guard_refuses_a_cluster_the_suite_did_not_start(tmp_path: Path) -> 
     env = {**os.environ, "CLAUDE_POOL_TEST_KUBECONFIG": str(tmp_path / "someone-elses")}
     env.pop("CLAUDE_POOL_TEST_ALLOW_FOREIGN_CLUSTER", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/integration/test_controlplane.py::test_the_apiserver_reports_the_pinned_kubernetes_version"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=100,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/integration/test_controlplane.py::test_the_apiserver_reports_the_pinned_kubernetes_version",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "refusing to run integration tests" in proc.stdout + proc.stderr

@@ -28,8 +28,10 @@ replace (
 
 def test_staging_modules_are_read_from_the_kubernetes_go_mod() -> None:
     assert building.staging_modules(KK_GOMOD) == [
-        "k8s.io/api", "k8s.io/apiserver", "k8s.io/cri-streaming"
-    ]  # fmt: skip
+        "k8s.io/api",
+        "k8s.io/apiserver",
+        "k8s.io/cri-streaming",
+    ]
 
 
 def test_the_wrapper_replaces_each_staging_module_with_its_published_version() -> None:

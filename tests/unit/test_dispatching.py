@@ -6,8 +6,9 @@ from claude_pool.budget.ledger import Admission, Ledger, commit, reservation_for
 from claude_pool.scheduling.dispatching import QueuedTask, Verdict, queue_order, schedule
 
 
-def task(name: str, *, priority: int = 0, created: str = "2026-01-01T00:00:00Z",
-         reservation: int = 0) -> QueuedTask:  # fmt: skip
+def task(
+    name: str, *, priority: int = 0, created: str = "2026-01-01T00:00:00Z", reservation: int = 0
+) -> QueuedTask:
     return QueuedTask(f"uid-{name}", name, priority, created, reservation)
 
 
@@ -29,10 +30,14 @@ def test_one_cycle_assigns_as_many_tasks_as_there_are_idle_slots() -> None:
 def test_a_task_whose_cap_exceeds_the_remaining_budget_waits_with_the_numbers() -> None:
     ledger = Ledger(limit=1_000_000, spent=800_000)
     decisions, after = schedule(
-        [task("big", reservation=500_000), task("small", created="2026-01-02T00:00:00Z",
-                                                reservation=100_000)],
-        ["s0", "s1"], ledger, suspended=False,
-    )  # fmt: skip
+        [
+            task("big", reservation=500_000),
+            task("small", created="2026-01-02T00:00:00Z", reservation=100_000),
+        ],
+        ["s0", "s1"],
+        ledger,
+        suspended=False,
+    )
     big, small = decisions
     assert big.verdict is Verdict.WAIT_FOR_BUDGET
     assert big.reason == Admission.INSUFFICIENT

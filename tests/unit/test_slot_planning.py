@@ -6,8 +6,15 @@ from claude_pool.slots.planning import SlotState, SlotView, plan_slots
 
 
 def slot(i: int, *, task: str | None = None, **kw: object) -> SlotView:
-    return SlotView(name=f"p-slot-{i}", index=i, ip=f"127.0.0.{i + 2}", ready=True, task=task,
-                    phase="Running", **kw)  # type: ignore[arg-type]  # fmt: skip
+    return SlotView(
+        name=f"p-slot-{i}",
+        index=i,
+        ip=f"127.0.0.{i + 2}",
+        ready=True,
+        task=task,
+        phase="Running",
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_a_new_pool_creates_the_lowest_indices() -> None:

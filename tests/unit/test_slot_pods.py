@@ -45,8 +45,10 @@ def test_a_slot_pod_runs_restricted_without_kubernetes_credentials() -> None:
 
 def test_credentials_reach_the_pod_only_by_secret_reference() -> None:
     p = pool(credentials={"secretName": "creds", "baseURL": "http://127.0.0.1:9"})
-    env = {e["name"]: e for e in pods.desired_slot_pod(p, 0, pods.SlotDefaults())["spec"]
-           ["containers"][0]["env"]}  # fmt: skip
+    env = {
+        e["name"]: e
+        for e in pods.desired_slot_pod(p, 0, pods.SlotDefaults())["spec"]["containers"][0]["env"]
+    }
     assert env["ANTHROPIC_API_KEY"] == {
         "name": "ANTHROPIC_API_KEY",
         "valueFrom": {"secretKeyRef": {"name": "creds", "key": "ANTHROPIC_API_KEY"}},
@@ -56,8 +58,14 @@ def test_credentials_reach_the_pod_only_by_secret_reference() -> None:
 
 
 def test_a_template_cannot_override_reserved_environment_variables() -> None:
-    p = pool(template={"env": [{"name": "CLAUDE_POOL_AGENT_TOKEN", "value": "stolen"},
-                               {"name": "FOO", "value": "bar"}]})  # fmt: skip
+    p = pool(
+        template={
+            "env": [
+                {"name": "CLAUDE_POOL_AGENT_TOKEN", "value": "stolen"},
+                {"name": "FOO", "value": "bar"},
+            ]
+        }
+    )
     env = pods.desired_slot_pod(p, 0, pods.SlotDefaults())["spec"]["containers"][0]["env"]
     token = [e for e in env if e["name"] == "CLAUDE_POOL_AGENT_TOKEN"]
     assert len(token) == 1

@@ -141,12 +141,19 @@ def build_kubernetes(versions: Versions, out: Path) -> None:
     _run(["go", "mod", "tidy"], work, _BUILD_ENV)
     _run(
         [
-            "go", "build", "-trimpath", "-ldflags", version_ldflags(versions), "-o", str(out) + "/",
-            "k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager",
+            "go",
+            "build",
+            "-trimpath",
+            "-ldflags",
+            version_ldflags(versions),
+            "-o",
+            str(out) + "/",
+            "k8s.io/kubernetes/cmd/kube-apiserver",
+            "k8s.io/kubernetes/cmd/kube-controller-manager",
         ],
         work,
         _BUILD_ENV,
-    )  # fmt: skip
+    )
 
 
 def build_etcd(versions: Versions, out: Path) -> None:
@@ -164,11 +171,19 @@ def build_etcd(versions: Versions, out: Path) -> None:
     )
     _run(["go", "mod", "tidy"], work, _BUILD_ENV)
     _run(
-        ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "etcd"),
-         "go.etcd.io/etcd/server/v3"],
+        [
+            "go",
+            "build",
+            "-trimpath",
+            "-ldflags",
+            "-s -w",
+            "-o",
+            str(out / "etcd"),
+            "go.etcd.io/etcd/server/v3",
+        ],
         work,
         _BUILD_ENV,
-    )  # fmt: skip
+    )
 
 
 def ensure_binaries(versions: Versions = Versions()) -> Path:

@@ -396,9 +396,11 @@ class LocalNode:
             state = {"waiting": {"reason": "CrashLoopBackOff" if run.restarts else "Pending"}}
         ready = "True" if running and run.ready else "False"
         stamp = _now()
-        phase = "Running" if running or not self._stays_down(run) else (
-            "Succeeded" if (run.last_terminated or {}).get("exitCode") == 0 else "Failed"
-        )  # fmt: skip
+        phase = (
+            "Running"
+            if running or not self._stays_down(run)
+            else ("Succeeded" if (run.last_terminated or {}).get("exitCode") == 0 else "Failed")
+        )
         status: dict[str, Any] = {
             "phase": "Pending" if run.started_at is None else phase,
             "hostIP": "127.0.0.1",
@@ -424,11 +426,14 @@ class LocalNode:
                     "started": running,
                     "restartCount": run.restarts,
                     "state": state,
-                    **({"lastState": {"terminated": run.last_terminated}}
-                       if run.last_terminated else {}),
+                    **(
+                        {"lastState": {"terminated": run.last_terminated}}
+                        if run.last_terminated
+                        else {}
+                    ),
                 }
             ],
-        }  # fmt: skip
+        }
         try:
             self.core.patch_namespaced_pod_status(run.name, run.namespace, {"status": status})
             run.dirty = False

@@ -2,39 +2,48 @@
 
 Called by the controllers and the dispatcher. The official `kubernetes` client is
 synchronous, so every call runs on a dedicated bounded thread pool, never on kopf's event
-loop. Hot-path calls skip the client's model deserialisation (`_preload_content=False`) and
-return plain dicts. Optimistic concurrency: a patch may carry the resourceVersion it was
-computed from, and a conflict raises `Conflict`. Every write is counted per verb and
-resource (`writes`), for the metrics and the API-writes benchmark.
+loop. Calls go through the client's request layer (`param_serialize` + `call_api`: the
+same TLS, auth and connection pool as the generated methods) with plain JSON dicts, which
+skips the generated methods' per-call model validation and deserialisation. Optimistic
+concurrency: a patch may carry the resourceVersion it was computed from, and a conflict
+raises `Conflict`. Every write is counted per verb and resource (`writes`), for the metrics
+and the API-writes benchmark.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-import functools
 import json
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
 from claude_pool.api.common import GROUP, VERSION
 
-T = TypeVar("T")
 POOLS = "claudepools"
 TASKS = "claudetasks"
 MERGE = "application/merge-patch+json"
+_CORE = {"Pod": "pods", "Secret": "secrets", "ServiceAccount": "serviceaccounts",
+         "ConfigMap": "configmaps", "Event": "events"}  # fmt: skip
 
 
-class Conflict(Exception):
+class ApiError(Exception):
+    """The API answered with an error status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+
+
+class Conflict(ApiError):
     """The object changed since it was read (HTTP 409) or already exists."""
 
 
-class NotFound(Exception):
+class NotFound(ApiError):
     """The object does not exist (HTTP 404)."""
 
 
@@ -52,9 +61,13 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     return client.ApiClient(cfg)
 
 
-def _raw(response: Any) -> dict[str, Any]:
-    data = response.data
-    return dict(json.loads(data)) if data else {}
+def custom_path(plural: str, namespace: str, name: str = "", sub: str = "") -> str:
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
+    return path + (f"/{name}" if name else "") + (f"/{sub}" if sub else "")
+
+
+def core_path(kind: str, namespace: str, name: str = "") -> str:
+    return f"/api/v1/namespaces/{namespace}/{_CORE[kind]}" + (f"/{name}" if name else "")
 
 
 class Kube:
@@ -62,24 +75,41 @@ class Kube:
 
     def __init__(self, api: client.ApiClient, *, workers: int = 16) -> None:
         self.api = api
-        self.core = client.CoreV1Api(api)
-        self.custom = client.CustomObjectsApi(api)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kube")
         self.writes: Counter[str] = Counter()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def _request_sync(
+        self, method: str, path: str, body: dict[str, Any] | None, content_type: str
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        serialized = self.api.param_serialize(
+            method, path, header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )  # fmt: skip
+        response = self.api.call_api(*serialized[:4], _request_timeout=60)
+        data = response.read()  # type: ignore[no-untyped-call]  # untyped client
+        if response.status >= 400:
+            message = data.decode(errors="replace")[:500] if data else str(response.reason)
+            with contextlib.suppress(ValueError, AttributeError):
+                message = json.loads(data).get("message", message)
+            error = {404: NotFound, 409: Conflict}.get(response.status, ApiError)
+            raise error(response.status, message)
+        return dict(json.loads(data)) if data else {}
+
+    async def request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, content_type: str = MERGE
+    ) -> dict[str, Any]:
+        """One API call on the thread pool; JSON in, JSON out."""
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
-        except ApiException as exc:
-            if exc.status == 404:
-                raise NotFound(str(exc.reason)) from exc
-            if exc.status == 409:
-                raise Conflict(str(exc.reason)) from exc
-            raise
+        return await loop.run_in_executor(
+            self._pool, self._request_sync, method, path, body, content_type
+        )
 
     def _count(self, verb: str, resource: str) -> None:
         self.writes[f"{verb} {resource}"] += 1
@@ -99,67 +129,36 @@ class Kube:
         if resource_version is not None:
             body["metadata"] = {"resourceVersion": resource_version}
         self._count("patch", f"{plural}/status")
-        resp = await self._call(
-            self.custom.api_client.call_api,
-            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}/status",
-            "PATCH",
-            header_params={"Content-Type": MERGE, "Accept": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _return_http_data_only=True,
-        )
-        return _raw(resp)
+        return await self.request("PATCH", custom_path(plural, namespace, name, "status"), body)
 
     async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
-        resp: Any = await self._call(
-            self.custom.get_namespaced_custom_object,
-            GROUP, VERSION, namespace, plural, name, _preload_content=False,
-        )  # fmt: skip
-        return _raw(resp)
+        return await self.request("GET", custom_path(plural, namespace, name))
 
-    # pods
+    # core objects
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Create a core/v1 Pod, Secret, ServiceAccount or ConfigMap from a manifest."""
+        """Create a core/v1 Pod, Secret, ServiceAccount, ConfigMap or Event."""
         kind, namespace = body["kind"], body["metadata"]["namespace"]
-        creators: dict[str, Callable[..., Any]] = {
-            "Pod": self.core.create_namespaced_pod,
-            "Secret": self.core.create_namespaced_secret,
-            "ServiceAccount": self.core.create_namespaced_service_account,
-            "ConfigMap": self.core.create_namespaced_config_map,
-        }
         self._count("create", kind.lower())
-        resp: Any = await self._call(creators[kind], namespace, body, _preload_content=False)
-        return _raw(resp)
+        return await self.request("POST", core_path(kind, namespace), body, "application/json")
 
     async def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None:
         self._count("delete", "pod")
-        options = client.V1DeleteOptions(
-            preconditions=client.V1Preconditions(uid=uid) if uid else None
-        )
-        await self._call(
-            self.core.delete_namespaced_pod, name, namespace, body=options, _preload_content=False
-        )
+        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if uid:
+            options["preconditions"] = {"uid": uid}
+        await self.request("DELETE", core_path("Pod", namespace, name), options, "application/json")
 
     async def patch_pod_metadata(self, namespace: str, name: str, meta: dict[str, Any]) -> None:
         self._count("patch", "pod")
-        await self._call(
-            self.core.patch_namespaced_pod,
-            name,
-            namespace,
-            {"metadata": meta},
-            _preload_content=False,
-        )
+        await self.request("PATCH", core_path("Pod", namespace, name), {"metadata": meta})
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """The Secret's data (base64 values as stored), or None when it does not exist."""
         try:
-            resp = await self._call(
-                self.core.read_namespaced_secret, name, namespace, _preload_content=False
-            )
+            body = await self.request("GET", core_path("Secret", namespace, name))
         except NotFound:
             return None
-        data: dict[str, str] = _raw(resp).get("data") or {}
+        data: dict[str, str] = body.get("data") or {}
         return data
 
     # events
@@ -173,12 +172,14 @@ class Kube:
         now: dt.datetime,
     ) -> None:
         """Record a core/v1 Event about `involved` (apiVersion, kind, name, namespace, uid)."""
-        meta = involved
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "metadata": {
+                "generateName": f"{involved['name']}.",
+                "namespace": involved["namespace"],
+            },
             "involvedObject": involved,
             "reason": reason,
             "message": message[:1024],
@@ -190,7 +191,4 @@ class Kube:
             "lastTimestamp": stamp,
             "count": 1,
         }
-        self._count("create", "event")
-        await self._call(
-            self.core.create_namespaced_event, meta["namespace"], body, _preload_content=False
-        )
+        await self.create(body)

@@ -49,6 +49,6 @@ class Settings(BaseSettings):
     """Threads that run the synchronous Kubernetes client."""
     metrics_port: int = Field(default=8000, ge=0)
     """Prometheus metrics port (0 disables the endpoint)."""
-    metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from outside the pod
+    metrics_host: str = "0.0.0.0"
     health_port: int = Field(default=8080, ge=0)
     """kopf liveness endpoint port (0 disables it)."""

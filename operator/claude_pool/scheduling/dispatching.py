@@ -59,9 +59,13 @@ def schedule(
     for task in queue_order(tasks):
         if suspended:
             decisions.append(
-                Decision(task, Verdict.SUSPENDED, reason="PoolSuspended",
-                         message="the pool is suspended (spec.suspend): nothing new starts")
-            )  # fmt: skip
+                Decision(
+                    task,
+                    Verdict.SUSPENDED,
+                    reason="PoolSuspended",
+                    message="the pool is suspended (spec.suspend): nothing new starts",
+                )
+            )
             continue
         admission, message = ledger.admit(task.reservation)
         if admission is not Admission.ADMITTED:
@@ -69,9 +73,13 @@ def schedule(
             continue
         if not slots:
             decisions.append(
-                Decision(task, Verdict.WAIT_FOR_SLOT, reason="WaitingForSlot",
-                         message="all slots are busy")
-            )  # fmt: skip
+                Decision(
+                    task,
+                    Verdict.WAIT_FOR_SLOT,
+                    reason="WaitingForSlot",
+                    message="all slots are busy",
+                )
+            )
             continue
         slot = slots.pop(0)
         ledger = ledger.reserve(task.reservation)

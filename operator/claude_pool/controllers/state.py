@@ -1,0 +1,234 @@
+"""The operator's in-memory view of its objects, fed by kopf's watch events.
+
+The kopf event handlers (`controllers.handlers`) call `upsert_*`/`delete_*`; the pool workers
+(`runtime`) read snapshots and are woken through `on_change(namespace, pool)`. Finished tasks
+are kept as small records (no spec, no result) so that thousands of them cost little memory.
+Nothing here writes to the API.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from claude_pool.api.phases import TaskPhase, derive_phase, is_finished
+from claude_pool.api.pools import ClaudePool
+from claude_pool.api.tasks import ClaudeTask, ClaudeTaskSpec, ClaudeTaskStatus, TaskMode, task_mode
+from claude_pool.slots.pods import DRAINING_ANNOTATION, POOL_LABEL, slot_index
+
+PoolKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """What the dispatcher needs of one ClaudeTask."""
+
+    uid: str
+    namespace: str
+    name: str
+    pool: str
+    resource_version: str
+    generation: int
+    created: str
+    priority: int
+    mode: TaskMode
+    phase: TaskPhase
+    cancel: bool
+    slot: str | None
+    slot_uid: str | None
+    attempts: int
+    cost: int
+    spec: ClaudeTaskSpec | None
+    """None once finished (memory)."""
+    status: ClaudeTaskStatus | None
+    """None once finished (memory)."""
+    invalid: str | None = None
+    """Why the body could not be parsed (the task then fails with that reason)."""
+
+    @property
+    def finished(self) -> bool:
+        return is_finished(self.phase)
+
+    @property
+    def key(self) -> PoolKey:
+        return (self.namespace, self.pool)
+
+    def involved(self) -> dict[str, str]:
+        return {
+            "apiVersion": "claudepool.io/v1alpha1",
+            "kind": "ClaudeTask",
+            "name": self.name,
+            "namespace": self.namespace,
+            "uid": self.uid,
+        }
+
+
+@dataclass(frozen=True)
+class PodView:
+    """What the pool worker needs of one slot pod."""
+
+    name: str
+    namespace: str
+    pool: str
+    index: int
+    uid: str
+    ip: str | None
+    phase: str
+    ready: bool
+    restarts: int
+    draining: bool
+    terminating: bool
+    template_hash: str | None
+    waiting_reason: str | None
+    waiting_message: str | None
+
+
+def task_view(body: Mapping[str, Any]) -> TaskView:
+    """Parse a ClaudeTask body; an invalid one yields a view carrying the error."""
+    meta = body.get("metadata", {})
+    raw_status = body.get("status") or {}
+    spec_body = body.get("spec") or {}
+    base = {
+        "uid": meta.get("uid", ""),
+        "namespace": meta.get("namespace", ""),
+        "name": meta.get("name", ""),
+        "pool": (spec_body.get("poolRef") or {}).get("name", ""),
+        "resource_version": meta.get("resourceVersion", ""),
+        "generation": int(meta.get("generation") or 0),
+        "created": meta.get("creationTimestamp", ""),
+    }
+    try:
+        task = ClaudeTask.model_validate(
+            {"metadata": meta, "spec": spec_body, "status": raw_status}
+        )
+    except ValidationError as exc:
+        return TaskView(
+            **base,
+            priority=0,
+            mode=TaskMode.SINGLE,
+            phase=TaskPhase.PENDING,
+            cancel=False,
+            slot=None,
+            slot_uid=None,
+            attempts=0,
+            cost=0,
+            spec=None,
+            status=None,
+            invalid=str(exc)[:1000],
+        )
+    status = task.status
+    phase = derive_phase(status.conditions)
+    done = is_finished(phase)
+    return TaskView(
+        **base,
+        priority=task.spec.priority,
+        mode=task_mode(task.spec),
+        phase=phase,
+        cancel=task.spec.cancel,
+        slot=status.slot,
+        slot_uid=status.slot_uid,
+        attempts=status.attempts,
+        cost=status.cost_microdollars,
+        spec=None if done else task.spec,
+        status=None if done else status,
+    )
+
+
+def pod_view(body: Mapping[str, Any]) -> PodView | None:
+    meta = body.get("metadata", {})
+    pool = (meta.get("labels") or {}).get(POOL_LABEL)
+    index = slot_index(meta.get("name", ""), pool) if pool else None
+    if pool is None or index is None:
+        return None
+    status = body.get("status") or {}
+    conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    containers = status.get("containerStatuses") or [{}]
+    waiting = (containers[0].get("state") or {}).get("waiting") or {}
+    annotations = meta.get("annotations") or {}
+    return PodView(
+        name=meta["name"],
+        namespace=meta.get("namespace", ""),
+        pool=pool,
+        index=index,
+        uid=meta.get("uid", ""),
+        ip=status.get("podIP"),
+        phase=status.get("phase") or "Pending",
+        ready=conds.get("Ready") == "True",
+        restarts=int(containers[0].get("restartCount") or 0),
+        draining=DRAINING_ANNOTATION in annotations,
+        terminating=meta.get("deletionTimestamp") is not None,
+        template_hash=annotations.get("claudepool.io/template-hash"),
+        waiting_reason=waiting.get("reason"),
+        waiting_message=waiting.get("message"),
+    )
+
+
+class ClusterState:
+    """Pools, tasks and slot pods as last seen, indexed by pool."""
+
+    def __init__(self) -> None:
+        self.pools: dict[PoolKey, ClaudePool] = {}
+        self.pool_versions: dict[PoolKey, str] = {}
+        self.tasks: dict[str, TaskView] = {}
+        self.tasks_by_pool: dict[PoolKey, set[str]] = defaultdict(set)
+        self.pods: dict[PoolKey, dict[str, PodView]] = defaultdict(dict)
+        self.listeners: list[Callable[[PoolKey], None]] = []
+
+    def _changed(self, key: PoolKey) -> None:
+        for listener in self.listeners:
+            listener(key)
+
+    def upsert_pool(self, body: Mapping[str, Any]) -> ClaudePool | str:
+        """Store the pool; returns the model, or the validation error text."""
+        meta = body.get("metadata", {})
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        try:
+            pool = ClaudePool.model_validate(dict(body))
+        except ValidationError as exc:
+            return str(exc)[:1000]
+        self.pools[key] = pool
+        self.pool_versions[key] = meta.get("resourceVersion", "")
+        self._changed(key)
+        return pool
+
+    def delete_pool(self, namespace: str, name: str) -> None:
+        self.pools.pop((namespace, name), None)
+        self._changed((namespace, name))
+
+    def upsert_task(self, body: Mapping[str, Any]) -> TaskView:
+        view = task_view(body)
+        old = self.tasks.get(view.uid)
+        if old is not None and old.key != view.key:
+            self.tasks_by_pool[old.key].discard(view.uid)
+        self.tasks[view.uid] = view
+        self.tasks_by_pool[view.key].add(view.uid)
+        self._changed(view.key)
+        return view
+
+    def delete_task(self, uid: str) -> None:
+        view = self.tasks.pop(uid, None)
+        if view is not None:
+            self.tasks_by_pool[view.key].discard(uid)
+            self._changed(view.key)
+
+    def upsert_pod(self, body: Mapping[str, Any]) -> None:
+        view = pod_view(body)
+        if view is not None:
+            self.pods[(view.namespace, view.pool)][view.name] = view
+            self._changed((view.namespace, view.pool))
+
+    def delete_pod(self, body: Mapping[str, Any]) -> None:
+        view = pod_view(body)
+        if view is not None:
+            self.pods[(view.namespace, view.pool)].pop(view.name, None)
+            self._changed((view.namespace, view.pool))
+
+    def pool_tasks(self, key: PoolKey) -> list[TaskView]:
+        return [self.tasks[uid] for uid in self.tasks_by_pool.get(key, ()) if uid in self.tasks]
+
+    def pool_pods(self, key: PoolKey) -> list[PodView]:
+        return list(self.pods.get(key, {}).values())

@@ -1,0 +1,48 @@
+"""Resolve what a slot runs: pool defaults + task overrides -> the agent's `TaskRequest`.
+
+Pure; called by the pool worker when it starts a task. The seed's rules
+(notes/seed-claude-pool.md 2.4): scalars task > pool, permission mode falls back to `plan`;
+allowed tools are the pool's then the task's (order kept); disallowed tools and tools are
+the task's, else the pool's; MCP servers merge by name with the task winning; the pool's
+shared context becomes the "Shared Context" section the agent appends to the system prompt.
+"""
+
+from __future__ import annotations
+
+from claude_pool.api.agent import ContextEntry, Effort, PermissionMode, TaskRequest
+from claude_pool.api.claude import ClaudeSettings, TaskOverrides
+from claude_pool.api.pools import ClaudePool
+
+
+def resolve_request(
+    pool: ClaudePool,
+    prompt: str,
+    overrides: TaskOverrides | None,
+    *,
+    timeout_seconds: int | None,
+    resume_session_id: str | None = None,
+) -> TaskRequest:
+    """The request that runs `prompt` on one of `pool`'s slots."""
+    base: ClaudeSettings = pool.spec.claude
+    task = overrides or TaskOverrides()
+    mode = task.permission_mode or base.permission_mode
+    effort = task.effort or base.effort
+    system_parts = [p for p in (base.append_system_prompt, task.append_system_prompt) if p]
+    return TaskRequest(
+        prompt=prompt,
+        model=task.model or base.model,
+        fallback_model=task.fallback_model or base.fallback_model,
+        permission_mode=PermissionMode(mode.value) if mode else PermissionMode.PLAN,
+        max_turns=task.max_turns or base.max_turns,
+        allowed_tools=[*(base.allowed_tools or []), *(task.allowed_tools or [])],
+        disallowed_tools=list(task.disallowed_tools or base.disallowed_tools or []),
+        tools=task.tools if task.tools is not None else base.tools,
+        effort=Effort(effort.value) if effort else None,
+        append_system_prompt="\n\n".join(system_parts) or None,
+        context=[ContextEntry(key=k, value=v) for k, v in (pool.spec.context or {}).items()],
+        json_schema=task.json_schema,
+        max_budget_microdollars=task.max_budget_microdollars or None,
+        mcp_servers={**(base.mcp_servers or {}), **(task.mcp_servers or {})},
+        resume_session_id=resume_session_id,
+        timeout_seconds=timeout_seconds,
+    )
