@@ -171,3 +171,58 @@ def test_a_slot_pod_deleted_by_anyone_is_recreated(env: Env) -> None:
 
     eventually(replaced, timeout=90, what="a new slot pod")
     env.wait_ready_slots(1)
+
+
+@pytest.mark.timeout(180)
+def test_a_slot_that_keeps_crashing_degrades_the_pool_and_is_replaced(env: Env) -> None:
+    env.create_pool(slots=1, supervision={"maxRestarts": 1})
+    env.wait_ready_slots(1)
+    first = env.slot_pods()[0].metadata.uid
+
+    def crash() -> bool:
+        run = env.node.run_of(env.namespace, "pool-slot-0")
+        if run is None or run.proc is None or run.uid != first:
+            return False
+        run.proc.kill()
+        return True
+
+    eventually(crash, timeout=30, what="a running agent to kill")
+    eventually(
+        lambda: (
+            (run := env.node.run_of(env.namespace, "pool-slot-0")) is not None
+            and run.restarts == 1
+            and run.proc is not None
+        ),
+        timeout=30,
+        what="the agent restarted once",
+    )
+    eventually(crash, timeout=30, what="the restarted agent to kill")
+
+    def degraded() -> dict[str, str] | None:
+        conds = (env.pool().get("status") or {}).get("conditions") or []
+        cond = next((c for c in conds if c["type"] == "Degraded"), None)
+        return cond if cond and cond["status"] == "True" else None
+
+    cond = eventually(degraded, timeout=60, what="Degraded=True")
+    assert cond["reason"] == "SlotRestartLimit"
+    assert "restarted 2 times (limit 1)" in cond["message"]
+    eventually(
+        lambda: any(p.metadata.uid != first for p in env.slot_pods()),
+        timeout=60,
+        what="the worn pod replaced",
+    )
+    env.wait_ready_slots(1)
+
+
+@pytest.mark.timeout(180)
+def test_a_task_whose_slot_is_lost_with_no_attempts_left_fails_with_slot_lost(env: Env) -> None:
+    env.create_pool(slots=1, supervision={"maxTaskAttempts": 1})
+    env.wait_ready_slots(1)
+    env.create_task("unlucky", prompt="u [[fake stall=30]]")
+    slot = eventually(lambda: running_on(env, ["unlucky"]), timeout=60, what="running").pop()
+    env.core.delete_namespaced_pod(slot, env.namespace)
+    task = env.wait_phase("unlucky", timeout=90)
+    status = task["status"]
+    assert status["phase"] == "Failed"
+    assert status["result"]["failure"]["reason"] == "SlotLost"
+    assert "1 of 1 attempts" in status["result"]["failure"]["message"]

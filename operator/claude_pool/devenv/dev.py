@@ -1,30 +1,56 @@
-"""`make dev`: a local claude-pool environment on an embedded control plane.
+"""`make dev`: the whole product on this machine, on an embedded control plane.
 
-Called by `python -m claude_pool dev`. Starts the control plane (etcd, kube-apiserver,
-kube-controller-manager) with its state under `.dev/` in the repository, installs the CRDs,
-writes `.dev/kubeconfig`, prints how to use it, and runs until Ctrl-C or SIGTERM, then
-stops everything it started.
+Called by `python -m claude_pool dev`. Starts, in order, and stops in reverse order on
+Ctrl-C, SIGTERM or any failure (nothing is left running):
+1. the control plane (etcd, kube-apiserver, kube-controller-manager), state under `.dev/`,
+   the CRDs installed, `.dev/kubeconfig` written;
+2. the model API: the project's fake Anthropic API on a loopback port, or nothing when
+   ANTHROPIC_API_KEY is set in the environment (the slots then call the real API);
+3. the credentials Secret `claude-credentials` in the namespace (`default`): that key, or
+   "sk-fake" for the fake API;
+4. the local node (`devenv.localnode`), which runs slot pods as local processes with the
+   pinned Claude CLI. With the fake API it also sets ANTHROPIC_BASE_URL in every slot, so
+   pool manifests carry no base URL and stay cluster-agnostic (examples/ work unchanged);
+5. the operator, `python -m claude_pool operator` as a child process, as in a cluster and
+   in the integration harness: kopf owns that process's event loop and signals, its log
+   goes to `.dev/logs/operator.log`, and it dies with this process (PR_SET_PDEATHSIG).
+Then it prints where everything is and how to use it with kubectl, and waits.
+`--exit-after-start` stops right after printing (the smoke test uses it).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from claude_pool.devenv import clusterinit
-from claude_pool.devenv.controlplane import ControlPlane
+from claude_pool.devenv.clibin import ClaudeBinaryNotFound, claude_binary
+from claude_pool.devenv.controlplane import ControlPlane, _die_with_parent, free_port
+from claude_pool.devenv.fakeapi import FakeAnthropicThread
+from claude_pool.devenv.localnode import LocalNode
 
 ROOT = Path(__file__).resolve().parents[3]
+SECRET_NAME = "claude-credentials"  # noqa: S105 - the Secret's name, not a secret
+API_KEY_ENV = "ANTHROPIC_API_KEY"
+FAKE_API_KEY = "sk-fake"
+OPERATOR_START_TIMEOUT = 60.0
+DESCRIPTION = "Run claude-pool locally: control plane, fake API, local node, operator."
 
 
-def _raise_exit(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
+def _stop_on_sigterm(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # the same clean stop as Ctrl-C
 
 
 def _api_client(kubeconfig: Path) -> client.ApiClient:
@@ -35,42 +61,202 @@ def _api_client(kubeconfig: Path) -> client.ApiClient:
     return client.ApiClient(cfg)
 
 
+def ensure_secret(api: client.ApiClient, namespace: str, api_key: str) -> None:
+    """Create (or replace) the credentials Secret the example pool refers to."""
+    core = client.CoreV1Api(api)
+    body = client.V1Secret(
+        metadata=client.V1ObjectMeta(name=SECRET_NAME), string_data={API_KEY_ENV: api_key}
+    )
+    try:
+        core.create_namespaced_secret(namespace, body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        core.replace_namespaced_secret(SECRET_NAME, namespace, body)
+
+
+class OperatorChild:
+    """`python -m claude_pool operator` watching every namespace, logging to a file."""
+
+    def __init__(self, kubeconfig: Path, log: Path) -> None:
+        self.metrics_port = free_port()
+        self.log = log
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+        self.env = {
+            **inherited,  # CLAUDE_POOL_* settings from the shell reach the operator
+            "CLAUDE_POOL_KUBECONFIG": str(kubeconfig),
+            "CLAUDE_POOL_NAMESPACES": json.dumps([]),
+            "CLAUDE_POOL_METRICS_PORT": str(self.metrics_port),
+            "CLAUDE_POOL_METRICS_HOST": "127.0.0.1",
+            "CLAUDE_POOL_HEALTH_PORT": "0",
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def __enter__(self) -> OperatorChild:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> OperatorChild:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "claude_pool", "operator"],
+                env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=ROOT, preexec_fn=_die_with_parent,
+            )  # fmt: skip
+        deadline = time.monotonic() + OPERATOR_START_TIMEOUT
+        while not self._serving():
+            if not self.alive():
+                raise RuntimeError(f"the operator exited at start-up:\n{self.tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the operator did not serve metrics within {OPERATOR_START_TIMEOUT:g}s:\n"
+                    f"{self.tail()}"
+                )
+            time.sleep(0.2)
+        return self
+
+    def _serving(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.metrics_url, timeout=1):  # noqa: S310 - loopback
+                return True
+        except OSError:
+            return False
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def stop(self, grace: float = 15.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(grace)
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working directory when it is below it (shorter to copy)."""
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(Path.cwd()))
+    return str(path)
+
+
+def banner(
+    *, seconds: float, server: str, kubeconfig: Path, model_api: str, namespace: str,
+    operator: OperatorChild, state: Path,
+) -> str:  # fmt: skip
+    """What `make dev` prints once everything runs."""
+    examples = ROOT / "examples"
+    return (
+        f"claude-pool dev environment ready in {seconds:.1f}s\n"
+        f"  control plane:  {server}\n"
+        f"  kubeconfig:     {kubeconfig}\n"
+        f"  model API:      {model_api}\n"
+        f"  credentials:    Secret {namespace}/{SECRET_NAME}\n"
+        f"  operator:       pid {operator.proc.pid if operator.proc else '-'}, "
+        f"log {_shown(operator.log)}\n"
+        f"  metrics:        {operator.metrics_url}\n"
+        f"  slot logs:      {_shown(state / 'node')}/<namespace>/<pod>-<uid>/container.log\n"
+        "\nIn another shell:\n"
+        f"  export KUBECONFIG={kubeconfig}\n"
+        f"  kubectl apply -f {_shown(examples / 'pool.yaml')}\n"
+        "  kubectl get cpool,ctask\n"
+        f"  kubectl apply -f {_shown(examples / 'task.yaml')}\n"
+        "  kubectl wait ctask/hello --for=condition=Succeeded --timeout=120s\n"
+        "  kubectl get ctask hello -o jsonpath='{.status.result.output}'\n"
+        "  kubectl scale cpool/demo --replicas=3\n"
+        f"  (more in {_shown(examples / 'README.md')})\n"
+        "\nCtrl-C stops everything."
+    )
+
+
+def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
+    """Start everything on `stack` (which stops it in reverse order) and wait."""
+    started = time.monotonic()
+    state: Path = args.state.resolve()
+    cli = claude_binary()
+    for stale in ("controlplane", "node"):
+        shutil.rmtree(state / stale, ignore_errors=True)
+    cp = stack.enter_context(ControlPlane.create(state / "controlplane"))
+    api = _api_client(cp.kubeconfig)
+    stack.callback(api.close)
+    clusterinit.install_crds(api)
+    kubeconfig = state / "kubeconfig"
+    shutil.copyfile(cp.kubeconfig, kubeconfig)
+    kubeconfig.chmod(0o600)
+
+    overrides = {"CLAUDE_POOL_AGENT_CLAUDE_BIN": str(cli)}
+    real_key = os.environ.get(API_KEY_ENV)
+    if real_key:
+        model_api = f"the real Anthropic API ({API_KEY_ENV} from your environment)"
+    else:
+        fake = stack.enter_context(FakeAnthropicThread(port=args.fake_api_port))
+        overrides["ANTHROPIC_BASE_URL"] = fake.base_url
+        model_api = f"fake Anthropic API at {fake.base_url} (set in every slot)"
+    ensure_secret(api, args.namespace, real_key or FAKE_API_KEY)
+    stack.enter_context(LocalNode(api, state / "node", overrides=overrides))
+    operator = stack.enter_context(OperatorChild(kubeconfig, state / "logs" / "operator.log"))
+    print(
+        banner(
+            seconds=time.monotonic() - started, server=cp.server, kubeconfig=kubeconfig,
+            model_api=model_api, namespace=args.namespace, operator=operator, state=state,
+        ),
+        flush=True,
+    )  # fmt: skip
+    if args.exit_after_start:
+        return 0
+    while operator.alive() and all(c.proc.poll() is None for c in cp.components):
+        time.sleep(1)
+    dead = [c.name for c in cp.components if c.proc.poll() is not None]
+    if not operator.alive():
+        dead.append("operator")
+        print(operator.tail(), file=sys.stderr)
+    print(f"stopped: {', '.join(dead)} exited; logs in {state / 'logs'} and "
+          f"{cp.workdir / 'logs'}", file=sys.stderr)  # fmt: skip
+    return 1
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="claude-pool dev")
+    parser = argparse.ArgumentParser(prog="claude-pool dev", description=DESCRIPTION)
     parser.add_argument("--state", type=Path, default=ROOT / ".dev", help="state directory")
+    parser.add_argument("--namespace", default="default", help="where the Secret is created")
+    parser.add_argument(
+        "--fake-api-port", type=int, default=0, help="port of the fake API (0: a free one)"
+    )
     parser.add_argument(
         "--exit-after-start", action="store_true", help="start, print, stop (for smoke tests)"
     )
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_exit)
-    state: Path = args.state
-    shutil.rmtree(state / "controlplane", ignore_errors=True)
-    started = time.monotonic()
-    with ControlPlane.create(state / "controlplane") as cp:
-        api = _api_client(cp.kubeconfig)
-        clusterinit.install_crds(api)
-        kubeconfig = state / "kubeconfig"
-        shutil.copyfile(cp.kubeconfig, kubeconfig)
-        kubeconfig.chmod(0o600)
-        print(
-            f"claude-pool dev environment ready in {time.monotonic() - started:.1f}s\n"
-            f"  control plane: {cp.server}\n"
-            f"  kubeconfig:    {kubeconfig}\n\n"
-            f"In another shell:\n"
-            f"  export KUBECONFIG={kubeconfig}\n"
-            f"  kubectl get claudepools,claudetasks -A\n"
-            f"  kubectl apply -f examples/\n\n"
-            f"Ctrl-C stops everything.",
-            flush=True,
-        )
-        if args.exit_after_start:
-            return 0
-        try:
-            while all(c.proc.poll() is None for c in cp.components):
-                time.sleep(1)
-        except KeyboardInterrupt:
-            print("\nstopping", flush=True)
-            return 0
-        dead = [c.name for c in cp.components if c.proc.poll() is not None]
-        print(f"stopped: {', '.join(dead)} exited; logs in {cp.workdir / 'logs'}", file=sys.stderr)
-        return 1
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        with contextlib.ExitStack() as stack:
+            try:
+                return run(args, stack)
+            except KeyboardInterrupt:
+                print("\nstopping", flush=True)
+                return 0
+            except ClaudeBinaryNotFound as exc:
+                print(f"claude-pool dev: {exc}", file=sys.stderr)
+                return 2
+            finally:
+                # a second Ctrl-C must not cut the shutdown short and leave processes behind
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

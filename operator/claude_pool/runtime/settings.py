@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     """First delay before a failed slot pod is replaced; doubles per failure."""
     slot_backoff_max_seconds: float = Field(default=60.0, gt=0)
     """Cap on that delay."""
+    degraded_hold_seconds: float = Field(default=300.0, ge=0)
+    """How long a pool stays Degraded after a slot was replaced for restarting too often."""
     agent_timeout_seconds: float = Field(default=10.0, gt=0)
     """Timeout of one HTTP call to a slot agent (not of the task)."""
     agent_unreachable_seconds: float = Field(default=30.0, gt=0)

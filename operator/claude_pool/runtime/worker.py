@@ -108,6 +108,8 @@ class PoolWorker:
         self.draining_since: dict[str, float] = {}
         self.probed: set[str] = set()
         self.degraded: str | None = None
+        self.replaced: dict[str, tuple[str, float]] = {}
+        """Why and when a worn slot was replaced: the pool stays Degraded for a while."""
         self._stopped = False
 
     # loop
@@ -420,11 +422,13 @@ class PoolWorker:
         desired = pool.spec.slots
         limit = pool.spec.supervision.max_restarts
         worn = [v for v in views if v.restarts > limit and v.task is None and not v.terminating]
-        self.degraded = (
-            f"slot {worn[0].name} restarted {worn[0].restarts} times (limit {limit})"
-            if worn
-            else None
-        )
+        for view in worn:
+            message = f"slot {view.name} restarted {view.restarts} times (limit {limit}); replaced"
+            self.replaced[view.name] = (message, now)
+            await self._event(_pool_ref(pool), "SlotReplaced", message, warning=True)
+        hold = self.settings.degraded_hold_seconds
+        self.replaced = {k: v for k, v in self.replaced.items() if now - v[1] < hold}
+        self.degraded = "; ".join(m for m, _ in self.replaced.values()) or None
         backing_off = frozenset(i for i, (_, until) in self.backoff.items() if until > now)
         drain_timeout = float(
             pool.spec.supervision.drain_timeout_seconds or self.settings.drain_timeout_seconds
@@ -685,6 +689,12 @@ class PoolWorker:
 def _owner(task: TaskView) -> dict[str, str]:
     return {"apiVersion": "claudepool.io/v1alpha1", "kind": "ClaudeTask",
             "name": task.name, "uid": task.uid}  # fmt: skip
+
+
+def _pool_ref(pool: ClaudePool) -> dict[str, str]:
+    meta = pool.metadata
+    return {"apiVersion": "claudepool.io/v1alpha1", "kind": "ClaudePool",
+            "name": meta.name, "namespace": meta.namespace or "", "uid": meta.uid or ""}  # fmt: skip
 
 
 def _attempt_of(task: TaskView | None) -> int:
