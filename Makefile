@@ -38,7 +38,7 @@ $(STAMP)/controlplane: $(STAMP)/venv operator/claude_pool/devenv/building.py
 
 setup: $(STAMP)/venv $(STAMP)/cli $(STAMP)/controlplane ## Install everything: venv, pinned Claude CLI, control plane binaries (built from Go modules, cached)
 
-dev: setup ## Run the local environment: control plane + CRDs (Ctrl-C stops it)
+dev: setup ## Run claude-pool locally: control plane, CRDs, operator, local node, fake API (Ctrl-C stops it)
 	$(PY) -m claude_pool dev
 
 test: setup lint verify ## The whole suite: lint, CRD drift check, unit and integration tests
@@ -68,6 +68,7 @@ bench: setup ## Run the benchmarks in bench/ (prints figures)
 images: ## Build the slot and operator images (needs Docker)
 	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "images: no Docker engine on this machine"; exit 1; }
 	docker build -t claude-pool-slot:dev -f slot-image/Dockerfile .
+	docker build -t claude-pool-operator:dev -f operator/Dockerfile .
 
 kind-e2e: setup ## End-to-end tests on kind (opt-in; skipped with a reason without Docker/kind)
 	CLAUDE_POOL_E2E=1 $(PY) -m pytest tests/e2e $(PYTEST_ARGS)

@@ -57,9 +57,12 @@ class OperatorProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "claude_pool", "operator"],
-                env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 cwd=ROOT,
-            )  # fmt: skip
+            )
         eventually(self._serving, timeout=30, what="the operator's metrics endpoint")
         return self
 
@@ -106,9 +109,13 @@ class Env:
     """Namespace + fake API + local node + operator, with helpers."""
 
     def __init__(
-        self, api: client.ApiClient, namespace: str, fake: FakeAnthropicThread, node: LocalNode,
+        self,
+        api: client.ApiClient,
+        namespace: str,
+        fake: FakeAnthropicThread,
+        node: LocalNode,
         operator: OperatorProcess,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.api = api
         self.namespace = namespace
         self.fake = fake
@@ -134,8 +141,9 @@ class Env:
     ) -> dict[str, Any]:
         if secret:
             self.credentials()
-        spec.setdefault("credentials", {"secretName": "claude-credentials",
-                                        "baseURL": self.fake.base_url})  # fmt: skip
+        spec.setdefault(
+            "credentials", {"secretName": "claude-credentials", "baseURL": self.fake.base_url}
+        )
         claude = spec.setdefault("claude", {})
         claude.setdefault("model", "sonnet")
         claude.setdefault("maxRetries", 0)
@@ -190,8 +198,10 @@ class Env:
         try:
             return eventually(done, timeout=timeout, what=f"task {name} in {phases}")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\ntask: {self.task(name).get('status')}\n"
-                                 f"operator log:\n{self.operator.tail()}") from None  # fmt: skip
+            raise AssertionError(
+                f"{exc}\ntask: {self.task(name).get('status')}\n"
+                f"operator log:\n{self.operator.tail()}"
+            ) from None
 
     def wait_ready_slots(
         self, count: int, pool: str = "pool", timeout: float = 60
@@ -206,8 +216,10 @@ class Env:
         try:
             return eventually(ready, timeout=timeout, what=f"{count} ready slots")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\npool: {self.pool(pool).get('status')}\n"
-                                 f"operator log:\n{self.operator.tail()}") from None  # fmt: skip
+            raise AssertionError(
+                f"{exc}\npool: {self.pool(pool).get('status')}\n"
+                f"operator log:\n{self.operator.tail()}"
+            ) from None
 
 
 def wait_gone(fn: Any, timeout: float = 30, what: str = "object gone") -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from claude_pool.devenv.clibin import ClaudeBinaryNotFound, claude_binary, fake_cli_env
+from claude_pool.devenv.clibin import claude_binary, fake_cli_env
 from claude_pool.devenv.fakeapi import FakeAnthropic, FakeAnthropicThread, mask_secret
 from claude_pool.devenv.fakepricing import cost_usd
 from claude_pool.devenv.scripting import Scenario
@@ -284,10 +284,8 @@ def test_the_fake_api_command_prints_its_url_and_exits_0_on_sigterm() -> None:
 
 @pytest.fixture(scope="module")
 def claude() -> Path:
-    try:
-        return claude_binary()
-    except ClaudeBinaryNotFound as exc:
-        pytest.skip(str(exc))
+    # no skip: a missing CLI means `make setup` is broken, and that must fail the suite
+    return claude_binary()
 
 
 @pytest.fixture(scope="module")

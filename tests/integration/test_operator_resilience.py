@@ -27,9 +27,13 @@ def test_scale_down_while_every_slot_is_busy_kills_none_and_ends_at_one(env: Env
         env.create_task(name, prompt=f"{name} [[fake stall=6]]")
     eventually(lambda: len(running_on(env, names)) == 3, timeout=60, what="3 busy slots")
     env.custom.patch_namespaced_custom_object_scale(
-        "claudepool.io", "v1alpha1", env.namespace, "claudepools", "pool",
+        "claudepool.io",
+        "v1alpha1",
+        env.namespace,
+        "claudepools",
+        "pool",
         {"spec": {"replicas": 1}},
-    )  # fmt: skip
+    )
     for name in names:
         task = env.wait_phase(name, timeout=120)
         assert task["status"]["phase"] == "Succeeded", task["status"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from claude_pool.slots.planning import SlotState, SlotView, plan_slots
+from claude_pool.slots.planning import SlotState, SlotView, drain_bound, plan_slots
 
 
 def slot(i: int, *, task: str | None = None, **kw: object) -> SlotView:
@@ -67,3 +67,11 @@ def test_slot_states_follow_pod_and_task() -> None:
     assert slot(0, task="t").state is SlotState.BUSY
     assert SlotView(name="x", index=0).state is SlotState.STARTING
     assert slot(0, draining=True).state is SlotState.DRAINING
+
+
+def test_the_drain_timeout_is_the_pools_capped_by_the_operators() -> None:
+    assert drain_bound(0, 3600) == 3600
+    assert drain_bound(60, 3600) == 60
+    assert drain_bound(7200, 3600) == 3600
+    assert drain_bound(60, 0) == 60
+    assert drain_bound(0, 0) == 0

@@ -230,7 +230,8 @@ class Supervision(SpecModel):
     max_task_attempts: Annotated[int, Field(ge=1, le=20)] = 3
     """Attempts of a task whose slot died before it fails with SlotLost."""
     drain_timeout_seconds: Annotated[int, Field(ge=0, le=MAX_TIMEOUT_SECONDS)] = 0
-    """How long a slot being removed may keep running its task; 0 waits until it finishes."""
+    """How long a slot being removed may keep running its task; 0 uses the operator's bound
+    (CLAUDE_POOL_DRAIN_TIMEOUT_SECONDS, default 3600), which also caps larger values."""
 
 
 class Workspace(SpecModel):

@@ -54,6 +54,8 @@ class TaskReason(StrEnum):
     # Admitted=False: the task waits (phase Waiting)
     POOL_NOT_FOUND = "PoolNotFound"
     """spec.poolRef names no ClaudePool in this namespace."""
+    UNSUPPORTED_MODE = "UnsupportedMode"
+    """The task's mode (fanOut, chain, auto) is not run by this operator version yet."""
     POOL_SUSPENDED = "PoolSuspended"
     """The pool has spec.suspend set."""
     POOL_NOT_READY = "PoolNotReady"

@@ -37,11 +37,12 @@ from kubernetes.client.exceptions import ApiException
 
 from claude_pool.devenv import clusterinit
 from claude_pool.devenv.clibin import ClaudeBinaryNotFound, claude_binary
-from claude_pool.devenv.controlplane import ControlPlane, _die_with_parent, free_port
+from claude_pool.devenv.controlplane import ControlPlane, die_with_parent, free_port
 from claude_pool.devenv.fakeapi import FakeAnthropicThread
 from claude_pool.devenv.localnode import LocalNode
 
 ROOT = Path(__file__).resolve().parents[3]
+NAMESPACE = "default"  # where the examples go: the kubeconfig names no other
 SECRET_NAME = "claude-credentials"  # noqa: S105 - the Secret's name, not a secret
 API_KEY_ENV = "ANTHROPIC_API_KEY"
 FAKE_API_KEY = "sk-fake"
@@ -108,7 +109,7 @@ class OperatorChild:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "claude_pool", "operator"],
                 env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=ROOT, preexec_fn=_die_with_parent,
+                cwd=ROOT, preexec_fn=die_with_parent,
             )  # fmt: skip
         deadline = time.monotonic() + OPERATOR_START_TIMEOUT
         while not self._serving():
@@ -189,7 +190,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     started = time.monotonic()
     state: Path = args.state.resolve()
     cli = claude_binary()
-    for stale in ("controlplane", "node"):
+    for stale in ("controlplane", "node", "logs"):  # a fresh cluster each time
         shutil.rmtree(state / stale, ignore_errors=True)
     cp = stack.enter_context(ControlPlane.create(state / "controlplane"))
     api = _api_client(cp.kubeconfig)
@@ -207,13 +208,13 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         fake = stack.enter_context(FakeAnthropicThread(port=args.fake_api_port))
         overrides["ANTHROPIC_BASE_URL"] = fake.base_url
         model_api = f"fake Anthropic API at {fake.base_url} (set in every slot)"
-    ensure_secret(api, args.namespace, real_key or FAKE_API_KEY)
+    ensure_secret(api, NAMESPACE, real_key or FAKE_API_KEY)
     stack.enter_context(LocalNode(api, state / "node", overrides=overrides))
     operator = stack.enter_context(OperatorChild(kubeconfig, state / "logs" / "operator.log"))
     print(
         banner(
             seconds=time.monotonic() - started, server=cp.server, kubeconfig=kubeconfig,
-            model_api=model_api, namespace=args.namespace, operator=operator, state=state,
+            model_api=model_api, namespace=NAMESPACE, operator=operator, state=state,
         ),
         flush=True,
     )  # fmt: skip
@@ -233,7 +234,6 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="claude-pool dev", description=DESCRIPTION)
     parser.add_argument("--state", type=Path, default=ROOT / ".dev", help="state directory")
-    parser.add_argument("--namespace", default="default", help="where the Secret is created")
     parser.add_argument(
         "--fake-api-port", type=int, default=0, help="port of the fake API (0: a free one)"
     )

@@ -33,6 +33,7 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from claude_pool.devenv.controlplane import die_with_parent
 from claude_pool.devenv.podprocess import PodConfigError, ProcessSpec, process_spec
 
 _IPS = itertools.count()
@@ -336,6 +337,7 @@ class LocalNode:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         log.close()
         run.spec, run.started_at, run.waiting = spec, _now(), None

@@ -79,6 +79,7 @@ def main(argv: list[str]) -> int:
     del argv
     settings = Settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # a line per watch event
     if settings.metrics_port:
         start_http_server(settings.metrics_port, settings.metrics_host)
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None

@@ -36,6 +36,7 @@ class Operator:
         self.session: aiohttp.ClientSession | None = None
         self.slots: SlotClient | None = None
         self._orphans: dict[PoolKey, asyncio.Task[None]] = {}
+        self._stopping = False
         self.state.listeners.append(self._changed)
 
     async def start(self) -> None:
@@ -46,6 +47,7 @@ class Operator:
             self._changed(key)
 
     async def stop(self) -> None:
+        self._stopping = True  # no worker starts again (a finished worker would restart)
         for worker, task in list(self.workers.values()):
             await worker.stop()
             task.cancel()
@@ -56,6 +58,8 @@ class Operator:
             await self.session.close()
 
     def _changed(self, key: PoolKey) -> None:
+        if self._stopping:
+            return
         entry = self.workers.get(key)
         if entry is not None and not entry[1].done():
             entry[0].wake.set()
@@ -86,10 +90,12 @@ class Operator:
                 if task.finished or task.status is None or task.slot is not None:
                     continue
                 patch = transitions.waiting(
-                    task.status, TaskReason.POOL_NOT_FOUND,
+                    task.status,
+                    TaskReason.POOL_NOT_FOUND,
                     f'ClaudePool "{key[1]}" not found in namespace {key[0]}',
-                    task.generation, dt.datetime.now(dt.UTC) if now is None else now,
-                )  # fmt: skip
+                    task.generation,
+                    dt.datetime.now(dt.UTC) if now is None else now,
+                )
                 if patch is not None:
                     try:
                         body = await self.kube.patch_status(TASKS, task.namespace, task.name, patch)

@@ -25,6 +25,7 @@ import datetime as dt
 import logging
 import secrets
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from claude_pool.api.agent import TaskResult as AgentResult
 from claude_pool.api.failures import FailureReason
 from claude_pool.api.pools import ClaudePool
 from claude_pool.api.reasons import TaskReason
+from claude_pool.api.tasks import TaskMode
 from claude_pool.budget.ledger import Ledger, commit, reservation_for
 from claude_pool.controllers.state import ClusterState, PodView, PoolKey, TaskView
 from claude_pool.kube.client import POOLS, TASKS, Conflict, Kube, NotFound
@@ -44,7 +46,7 @@ from claude_pool.scheduling.dispatching import QueuedTask, Verdict, schedule
 from claude_pool.scheduling.poolstatus import PoolFacts, pool_status
 from claude_pool.slots import pods as slotpods
 from claude_pool.slots.client import SlotClient, SlotError, SlotUnreachable
-from claude_pool.slots.planning import SlotState, SlotView, plan_slots
+from claude_pool.slots.planning import SlotState, SlotView, drain_bound, plan_slots
 from claude_pool.workflows.resolving import resolve_request
 
 log = logging.getLogger("claude_pool.worker")
@@ -65,7 +67,8 @@ class Run:
     task: asyncio.Task[None] | None = None
     started: float = field(default_factory=time.monotonic)
     cancel_sent: bool = False
-    last_progress: float = 0.0
+    last_progress: float = field(default_factory=time.monotonic)
+    """The first progress write comes one interval after the start (short runs write none)."""
 
 
 @dataclass
@@ -111,6 +114,9 @@ class PoolWorker:
         self.replaced: dict[str, tuple[str, float]] = {}
         """Why and when a worn slot was replaced: the pool stays Degraded for a while."""
         self._stopped = False
+        self._background: set[asyncio.Task[None]] = set()
+        self.dirty_since: float | None = None
+        self._rewake: asyncio.TimerHandle | None = None
 
     # loop
     async def run(self) -> None:
@@ -223,8 +229,12 @@ class PoolWorker:
             result = commit(self.spent or 0, self.recent, costs)
             self.spent, self.recent = result.spent, result.recent
             await self._write_status(pool, self._slot_views(pool, pods), tasks, now, force=True)
-        for item in done:
-            await self._record_one(pool, item, by_uid.get(item.run.uid), pods, now)
+        results = await asyncio.gather(
+            *(self._record_one(pool, item, by_uid.get(item.run.uid), pods, now) for item in done),
+            return_exceptions=True,
+        )
+        for error in (r for r in results if isinstance(r, BaseException)):
+            log.warning("pool %s/%s: recording a result failed: %s", *self.key, error)
         return bool(costs)
 
     async def _record_one(
@@ -278,9 +288,13 @@ class PoolWorker:
             with contextlib.suppress(Conflict):
                 await self.kube.create(body)
         patch = transitions.finished(
-            task.status, result, output=output, cancelled=task.cancel,
-            generation=task.generation, now=now,
-        )  # fmt: skip
+            task.status,
+            result,
+            output=output,
+            cancelled=task.cancel,
+            generation=task.generation,
+            now=now,
+        )
         await self._patch_task(task, patch)
         phase = patch["phase"]
         await self._event(
@@ -345,9 +359,13 @@ class PoolWorker:
         for task in live.values():
             if task.cancel and task.slot is None and task.status is not None:
                 patch = transitions.failed(
-                    task.status, TaskReason.CANCEL_REQUESTED, "cancelled before it started",
-                    task.generation, now, cancelled=True,
-                )  # fmt: skip
+                    task.status,
+                    TaskReason.CANCEL_REQUESTED,
+                    "cancelled before it started",
+                    task.generation,
+                    now,
+                    cancelled=True,
+                )
                 await self._patch_task(task, patch)
                 await self._event(task.involved(), "Cancelled", "cancelled before it started")
             elif task.invalid is not None:
@@ -382,9 +400,14 @@ class PoolWorker:
         with contextlib.suppress(SlotUnreachable, SlotError):
             await self.slots.cancel(target.base, target.token, run.uid)
         outcome = await follow(
-            self.slots, target, run.uid, None, on_started=_nothing, on_progress=_ignore,
+            self.slots,
+            target,
+            run.uid,
+            None,
+            on_started=_nothing,
+            on_progress=_ignore,
             unreachable_after=self.settings.agent_unreachable_seconds,
-        )  # fmt: skip
+        )
         self._complete(run, outcome)
 
     async def _fail_invalid(self, task: TaskView, now: dt.datetime) -> None:
@@ -406,13 +429,19 @@ class PoolWorker:
                 self.draining_since.setdefault(pod.name, now)
             views.append(
                 SlotView(
-                    name=pod.name, index=pod.index, uid=pod.uid, ip=pod.ip, phase=pod.phase,
+                    name=pod.name,
+                    index=pod.index,
+                    uid=pod.uid,
+                    ip=pod.ip,
+                    phase=pod.phase,
                     ready=pod.ready and not (pool.spec.credentials and self.credentials_problem),
-                    restarts=pod.restarts, draining=pod.draining,
+                    restarts=pod.restarts,
+                    draining=pod.draining,
                     draining_since=self.draining_since.get(pod.name),
-                    terminating=pod.terminating, task=busy.get(pod.name),
+                    terminating=pod.terminating,
+                    task=busy.get(pod.name),
                 )
-            )  # fmt: skip
+            )
         return views
 
     async def _apply_plan(
@@ -430,8 +459,8 @@ class PoolWorker:
         self.replaced = {k: v for k, v in self.replaced.items() if now - v[1] < hold}
         self.degraded = "; ".join(m for m, _ in self.replaced.values()) or None
         backing_off = frozenset(i for i, (_, until) in self.backoff.items() if until > now)
-        drain_timeout = float(
-            pool.spec.supervision.drain_timeout_seconds or self.settings.drain_timeout_seconds
+        drain_timeout = drain_bound(
+            pool.spec.supervision.drain_timeout_seconds, self.settings.drain_timeout_seconds
         )
         plan = plan_slots(
             desired, views, now=now, drain_timeout=drain_timeout, backing_off=backing_off
@@ -473,70 +502,112 @@ class PoolWorker:
         self, pool: ClaudePool, tasks: list[TaskView], views: list[SlotView], now: dt.datetime
     ) -> int:
         queued = [
-            t for t in tasks
-            if not t.finished and t.slot is None and t.uid not in self.runs and not t.cancel
-            and t.invalid is None and t.spec is not None
-        ]  # fmt: skip
+            t
+            for t in tasks
+            if not t.finished
+            and t.slot is None
+            and t.uid not in self.runs
+            and not t.cancel
+            and t.invalid is None
+            and t.spec is not None
+        ]
+        for task in (t for t in queued if t.mode is not TaskMode.SINGLE):
+            assert task.status is not None
+            patch = transitions.waiting(
+                task.status,
+                TaskReason.UNSUPPORTED_MODE,
+                f"{task.mode} tasks are not run by this operator version yet; "
+                "single-prompt tasks (spec.prompt) are",
+                task.generation,
+                now,
+            )
+            if patch is not None:
+                await self._patch_task(task, patch)
+        queued = [t for t in queued if t.mode is TaskMode.SINGLE]
         if not queued:
             return 0
         default_reservation = pool.spec.budget.default_task_reservation_microdollars
         items = {
             t.uid: QueuedTask(
-                t.uid, t.name, t.priority, t.created,
+                t.uid,
+                t.name,
+                t.priority,
+                t.created,
                 reservation_for(
                     t.spec.config.max_budget_microdollars if t.spec and t.spec.config else None,
                     default_reservation,
                 ),
             )
             for t in queued
-        }  # fmt: skip
+        }
         idle = [v.name for v in views if v.state is SlotState.IDLE]
         by_uid = {t.uid: t for t in queued}
         decisions, _ = schedule(
             list(items.values()), idle, self._ledger(pool), suspended=pool.spec.suspend
         )
         pods = {p.name: p for p in self.state.pool_pods(self.key)}
-        assigned = 0
+        writes: list[Coroutine[Any, Any, bool | None]] = []
         for decision in decisions:
             task = by_uid[decision.task.uid]
             assert task.status is not None
             if decision.verdict is Verdict.ASSIGN and decision.slot is not None:
                 pod = pods.get(decision.slot)
-                if pod is None or not pod.ip:
-                    continue
-                patch = transitions.assigned(
-                    task.status, slot=pod.name, slot_uid=pod.uid, message=decision.message,
-                    generation=task.generation, now=now,
-                )  # fmt: skip
-                try:
-                    body = await self.kube.patch_status(
-                        TASKS, task.namespace, task.name, patch,
-                        resource_version=task.resource_version,
-                    )  # fmt: skip
-                except (Conflict, NotFound):
-                    continue  # changed or deleted since we looked: next cycle decides
-                view = self.state.upsert_task(body)
-                run = Run(task.uid, pod.name, view.attempts, decision.task.reservation)
-                self.runs[task.uid] = run
-                self._follow(pool, view, pod, attach=False, run=run)
-                assigned += 1
-            else:
-                reason = decision.reason
-                if decision.verdict is Verdict.WAIT_FOR_SLOT:
-                    if self.credentials_problem:
-                        reason, message = TaskReason.POOL_NOT_READY, self.credentials_problem
-                    else:
-                        reason, message = TaskReason.QUEUED, decision.message
-                else:
-                    message = decision.message
-                patch_or_none = transitions.waiting(
-                    task.status, reason, message, task.generation, now
+                if pod is not None and pod.ip:
+                    writes.append(
+                        self._assign(
+                            pool, task, pod, decision.message, decision.task.reservation, now
+                        )
+                    )
+                continue
+            if decision.verdict is Verdict.WAIT_FOR_SLOT and self.credentials_problem is None:
+                patch = transitions.queued(
+                    task.status, "admitted; waiting for a free slot", task.generation, now
                 )
-                if patch_or_none is not None:
-                    with contextlib.suppress(Conflict, NotFound):
-                        await self._patch_task(task, patch_or_none)
+            else:
+                reason, message = decision.reason, decision.message
+                if decision.verdict is Verdict.WAIT_FOR_SLOT and self.credentials_problem:
+                    reason, message = TaskReason.POOL_NOT_READY, self.credentials_problem
+                patch = transitions.waiting(task.status, reason, message, task.generation, now)
+            if patch is not None:
+                writes.append(self._patch_task(task, patch))
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        for error in (r for r in results if isinstance(r, BaseException)):
+            log.warning("pool %s/%s: dispatch write failed: %s", *self.key, error)
+        assigned = sum(1 for r in results if r is True)
         metrics.DISPATCHED.labels(*self.key).inc(assigned)
         return assigned
+
+    async def _assign(
+        self,
+        pool: ClaudePool,
+        task: TaskView,
+        pod: PodView,
+        message: str,
+        reservation: int,
+        now: dt.datetime,
+    ) -> bool:
+        """Record the assignment (only if the task is unchanged), then start following it."""
+        assert task.status is not None
+        patch = transitions.assigned(
+            task.status,
+            slot=pod.name,
+            slot_uid=pod.uid,
+            message=message,
+            generation=task.generation,
+            now=now,
+        )
+        run = Run(task.uid, pod.name, task.attempts + 1, reservation)
+        self.runs[task.uid] = run  # holds the slot and the reservation while the write is out
+        try:
+            body = await self.kube.patch_status(
+                TASKS, task.namespace, task.name, patch, resource_version=task.resource_version
+            )
+        except (Conflict, NotFound):
+            self.runs.pop(task.uid, None)
+            return False  # changed or deleted since we looked: the next cycle decides
+        view = self.state.upsert_task(body)
+        self._follow(pool, view, pod, attach=False, run=run)
+        return True
 
     def _follow(
         self,
@@ -574,19 +645,27 @@ class PoolWorker:
 
         async def go() -> None:
             outcome = await follow(
-                self.slots, target, task.uid, None if attach else request,
-                on_started=started, on_progress=progress,
+                self.slots,
+                target,
+                task.uid,
+                None if attach else request,
+                on_started=started,
+                on_progress=progress,
                 unreachable_after=self.settings.agent_unreachable_seconds,
-            )  # fmt: skip
+            )
             if isinstance(outcome, NotStarted) and attach:
                 live = self.state.pools.get(self.key)
                 current = self.state.pods.get(self.key, {}).get(pod.name)
                 if live is not None and current is not None and current.uid == task.slot_uid:
                     outcome = await follow(
-                        self.slots, target, task.uid, request, on_started=started,
+                        self.slots,
+                        target,
+                        task.uid,
+                        request,
+                        on_started=started,
                         on_progress=progress,
                         unreachable_after=self.settings.agent_unreachable_seconds,
-                    )  # fmt: skip
+                    )
             self._complete(run, outcome)
 
         run.task = asyncio.create_task(go(), name=f"run-{task.name}")
@@ -617,6 +696,14 @@ class PoolWorker:
     async def _event(
         self, involved: dict[str, str], reason: str, message: str, warning: bool = False
     ) -> None:
+        """Record an Event in the background: it never delays the cycle."""
+        task = asyncio.create_task(self._post_event(involved, reason, message, warning))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _post_event(
+        self, involved: dict[str, str], reason: str, message: str, warning: bool
+    ) -> None:
         try:
             await self.kube.event(
                 involved, reason=reason, message=message, warning=warning, now=utcnow()
@@ -635,8 +722,11 @@ class PoolWorker:
     ) -> None:
         live = [t for t in tasks if not t.finished]
         running = sum(1 for t in live if t.slot is not None)
-        waiting = sum(1 for t in live if t.slot is None and t.status is not None
-                      and t.phase.value == "Waiting")  # fmt: skip
+        waiting = sum(
+            1
+            for t in live
+            if t.slot is None and t.status is not None and t.phase.value == "Waiting"
+        )
         facts = PoolFacts(
             slot_states=[v.state for v in views],
             pending=len(live) - running - waiting,
@@ -651,15 +741,20 @@ class PoolWorker:
         status = pool_status(pool, facts, now)
         if status == self.last_status:
             return
-        due = time.monotonic() - self.last_status_write
-        if (
-            not force
-            and self.last_status is not None
-            and self._counts_only(status)
-            and due < self.settings.pool_status_min_interval_seconds
-        ):
-            self.wake.set()  # come back later to write it
-            return
+        if not force and self.last_status is not None and self._counts_only(status):
+            # count-only changes are debounced: written one interval after the first change
+            # (or after the last write), together with whatever else changed by then
+            clock = time.monotonic()
+            self.dirty_since = self.dirty_since or clock
+            due = (
+                max(self.last_status_write, self.dirty_since)
+                + self.settings.pool_status_min_interval_seconds
+            )
+            if due > clock:
+                if self._rewake is None:
+                    loop = asyncio.get_running_loop()
+                    self._rewake = loop.call_later(due - clock, self._wake_again)
+                return
         ns, name = self.key
         try:
             body = await self.kube.patch_status(
@@ -675,7 +770,12 @@ class PoolWorker:
             )
         self.status_version = body.get("metadata", {}).get("resourceVersion")
         self.last_status, self.last_status_write = status, time.monotonic()
+        self.dirty_since = None
         self.state.upsert_pool(body)
+
+    def _wake_again(self) -> None:
+        self._rewake = None
+        self.wake.set()
 
     def _counts_only(self, status: dict[str, Any]) -> bool:
         old = self.last_status or {}
@@ -687,14 +787,23 @@ class PoolWorker:
 
 
 def _owner(task: TaskView) -> dict[str, str]:
-    return {"apiVersion": "claudepool.io/v1alpha1", "kind": "ClaudeTask",
-            "name": task.name, "uid": task.uid}  # fmt: skip
+    return {
+        "apiVersion": "claudepool.io/v1alpha1",
+        "kind": "ClaudeTask",
+        "name": task.name,
+        "uid": task.uid,
+    }
 
 
 def _pool_ref(pool: ClaudePool) -> dict[str, str]:
     meta = pool.metadata
-    return {"apiVersion": "claudepool.io/v1alpha1", "kind": "ClaudePool",
-            "name": meta.name, "namespace": meta.namespace or "", "uid": meta.uid or ""}  # fmt: skip
+    return {
+        "apiVersion": "claudepool.io/v1alpha1",
+        "kind": "ClaudePool",
+        "name": meta.name,
+        "namespace": meta.namespace or "",
+        "uid": meta.uid or "",
+    }
 
 
 def _attempt_of(task: TaskView | None) -> int:

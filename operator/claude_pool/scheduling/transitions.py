@@ -57,6 +57,23 @@ def waiting(
     }
 
 
+def queued(
+    status: ClaudeTaskStatus, message: str, generation: int, now: datetime
+) -> dict[str, Any] | None:
+    """Admitted again after a wait (budget raised, pool resumed): Pending until a slot frees.
+
+    Returns None unless the task carried Admitted=False: a task that simply waits for a
+    slot gets no write (the pool's queue counts show it)."""
+    admitted = next((c for c in status.conditions if c.type == TaskConditionType.ADMITTED), None)
+    if admitted is None or admitted.status != F:
+        return None
+    conditions = list(status.conditions)
+    set_condition(
+        conditions, TaskConditionType.ADMITTED, T, TaskReason.QUEUED, message, generation, now
+    )
+    return {**_conditions_patch(conditions), "observedGeneration": generation}
+
+
 def assigned(
     status: ClaudeTaskStatus,
     *,

@@ -73,6 +73,12 @@ class SlotPlan:
         return not (self.create or self.delete or self.drain or self.undrain)
 
 
+def drain_bound(pool_value: float, operator_bound: float) -> float:
+    """The drain timeout in force: the pool's, capped by the operator's; 0 means unset."""
+    values = [v for v in (pool_value, operator_bound) if v > 0]
+    return float(min(values)) if values else 0.0
+
+
 def plan_slots(
     desired: int,
     slots: list[SlotView],

@@ -4,7 +4,8 @@ Pure; called by the pool worker when it starts a task. The seed's rules
 (notes/seed-claude-pool.md 2.4): scalars task > pool, permission mode falls back to `plan`;
 allowed tools are the pool's then the task's (order kept); disallowed tools and tools are
 the task's, else the pool's; MCP servers merge by name with the task winning; the pool's
-shared context becomes the "Shared Context" section the agent appends to the system prompt.
+shared context becomes the "Shared Context" section the agent appends to the system prompt;
+the budget cap is the task's own, else the reservation made for it under a pool limit.
 """
 
 from __future__ import annotations
@@ -21,8 +22,12 @@ def resolve_request(
     *,
     timeout_seconds: int | None,
     resume_session_id: str | None = None,
+    budget_cap: int | None = None,
 ) -> TaskRequest:
-    """The request that runs `prompt` on one of `pool`'s slots."""
+    """The request that runs `prompt` on one of `pool`'s slots.
+
+    `budget_cap` is what the dispatcher reserved for the run: the CLI is stopped there
+    (--max-budget-usd), so a run never costs much more than its reservation."""
     base: ClaudeSettings = pool.spec.claude
     task = overrides or TaskOverrides()
     mode = task.permission_mode or base.permission_mode
@@ -41,7 +46,7 @@ def resolve_request(
         append_system_prompt="\n\n".join(system_parts) or None,
         context=[ContextEntry(key=k, value=v) for k, v in (pool.spec.context or {}).items()],
         json_schema=task.json_schema,
-        max_budget_microdollars=task.max_budget_microdollars or None,
+        max_budget_microdollars=task.max_budget_microdollars or budget_cap or None,
         mcp_servers={**(base.mcp_servers or {}), **(task.mcp_servers or {})},
         resume_session_id=resume_session_id,
         timeout_seconds=timeout_seconds,

@@ -1,0 +1,171 @@
+"""`make dev` (`python -m claude_pool dev`) starts the whole product and stops all of it.
+
+Each test runs the command as a subprocess with its own state directory (so its own control
+plane, not the suite's) and then looks in /proc for any process that still refers to that
+directory (command line, environment or working directory): etcd, kube-apiserver,
+kube-controller-manager, the operator and the slot agents all do.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client, config
+
+from claude_pool.api.common import GROUP, VERSION
+from tests.helpers import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV = [sys.executable, "-m", "claude_pool", "dev"]
+READY_LINE = "Ctrl-C stops everything."
+
+
+def processes_using(state: Path) -> dict[int, str]:
+    """Live processes whose argv, environment or working directory mention `state`."""
+    marker = str(state)
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (entry / "environ").read_bytes().decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone, or not ours to read
+        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+            continue  # a zombie holds no resources; its parent reaps it
+        if marker in argv or marker in environ or cwd.startswith(marker):
+            found[int(entry.name)] = argv[:160]
+    return found
+
+
+def dev_env() -> dict[str, str]:
+    """The test's environment without a real API key: dev must use the fake API here."""
+    return {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+
+
+def assert_nothing_left(state: Path) -> None:
+    eventually(
+        lambda: not processes_using(state),
+        timeout=15,
+        what=f"no process of the dev environment left: {processes_using(state)}",
+    )
+
+
+def test_dev_exit_after_start_prints_the_kubeconfig_and_leaves_nothing_running(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "dev"
+    done = subprocess.run(
+        [*DEV, "--exit-after-start", "--state", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        cwd=ROOT,
+        env=dev_env(),
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert f"kubeconfig:     {state / 'kubeconfig'}" in done.stdout, done.stdout
+    assert "fake Anthropic API at http://127.0.0.1:" in done.stdout
+    assert "metrics:        http://127.0.0.1:" in done.stdout
+    assert "kubectl apply -f" in done.stdout
+    assert (state / "kubeconfig").is_file()
+    assert_nothing_left(state)
+
+
+def _client(kubeconfig: Path) -> client.ApiClient:
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    return client.ApiClient(cfg)
+
+
+def _example(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "examples" / name).read_text())
+    return doc
+
+
+def test_dev_runs_the_example_task_and_sigterm_stops_everything(tmp_path: Path) -> None:
+    state = tmp_path / "dev"
+    out = tmp_path / "dev.out"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [*DEV, "--state", str(state)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=dev_env(),
+        )
+    try:
+        eventually(
+            lambda: READY_LINE in out.read_text() or proc.poll() is not None,
+            timeout=90,
+            interval=0.5,
+            what="make dev to be ready",
+        )
+        assert proc.poll() is None, out.read_text()
+        api = _client(state / "kubeconfig")
+        custom = client.CustomObjectsApi(api)
+        # the examples as they are: no baseURL, dev's local node points the slots at its fake API
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, "default", "claudepools", _example("pool.yaml")
+        )
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, "default", "claudetasks", _example("task.yaml")
+        )
+
+        def finished() -> dict[str, Any] | None:
+            task = custom.get_namespaced_custom_object(
+                GROUP, VERSION, "default", "claudetasks", "hello"
+            )
+            status = task.get("status") or {}
+            return status if status.get("phase") in ("Succeeded", "Failed") else None
+
+        status = eventually(finished, timeout=60, interval=0.5, what="the example task")
+        assert status["phase"] == "Succeeded", status
+        assert status["result"]["output"].startswith("fake answer:")
+        if shutil.which("kubectl"):  # the commands the banner prints, with this machine's client
+            env = {**os.environ, "KUBECONFIG": str(state / "kubeconfig")}
+            listed = subprocess.run(
+                ["kubectl", "get", "cpool,ctask", "-o", "name"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env=env,
+                check=True,
+            )
+            assert "claudetask.claudepool.io/hello" in listed.stdout
+            subprocess.run(
+                ["kubectl", "scale", "cpool/demo", "--replicas=1"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env=env,
+                check=True,
+            )
+            pool = custom.get_namespaced_custom_object(
+                GROUP, VERSION, "default", "claudepools", "demo"
+            )
+            assert pool["spec"]["slots"] == 1
+        api.close()
+        assert processes_using(state), "expected the environment's processes while it runs"
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert proc.wait(60) == 0, out.read_text()
+        print(f"stopped in {time.monotonic() - started:.1f}s")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    assert_nothing_left(state)
