@@ -93,3 +93,8 @@ def test_slot_index_round_trips_through_the_pod_name() -> None:
     assert pods.slot_index(pods.slot_pod_name("p", 7), "p") == 7
     assert pods.slot_index("p-slot-x", "p") is None
     assert pods.slot_index("q-slot-1", "p") is None
+
+
+def test_the_agent_runs_under_tini_so_orphaned_tool_processes_are_reaped() -> None:
+    container = pods.desired_slot_pod(pool(), 0, pods.SlotDefaults())["spec"]["containers"][0]
+    assert container["command"] == ["/usr/bin/tini", "--", "python", "-m", "claude_pool", "agent"]

@@ -2,7 +2,8 @@
 
 Pure (no API calls, no processes); called by `claude_pool.devenv.localnode`, which plays
 kubelet in tests and `make dev`. What a kubelet would do with a container we do here:
-- `python`/`python3` as the command runs with this interpreter (the image's Python);
+- `python`/`python3` as the command runs with this interpreter (the image's Python), and a
+  leading `tini --` is dropped (a local process is not PID 1: there is nothing to reap);
 - env values are resolved (plain values, secretKeyRef, configMapKeyRef, fieldRef to
   status.podIP / metadata.name / metadata.namespace / metadata.uid);
 - each volume is a directory under the pod's root; a mounted path that appears at the
@@ -128,6 +129,8 @@ def process_spec(
     command = [expand(part) for part in (*container.get("command", []), *container.get("args", []))]
     if not command:
         raise PodConfigError("the local node needs an explicit command (no image entrypoints)")
+    if len(command) > 2 and command[0].endswith("/tini") and command[1] == "--":
+        command = command[2:]  # a local process is not PID 1: nothing to reap for
     if command[0] in ("python", "python3"):
         command[0] = sys.executable
     ports = container.get("ports") or []

@@ -141,7 +141,8 @@ def _container(pool: ClaudePool, defaults: SlotDefaults) -> dict[str, Any]:
         "name": "agent",
         "image": tpl.image or defaults.image,
         "imagePullPolicy": str(tpl.image_pull_policy or defaults.image_pull_policy),
-        "command": ["python", "-m", "claude_pool", "agent"],
+        # tini as PID 1 reaps what the CLI's tools orphan (the image's entrypoint too)
+        "command": ["/usr/bin/tini", "--", "python", "-m", "claude_pool", "agent"],
         "ports": [{"name": "agent", "containerPort": AGENT_PORT, "protocol": "TCP"}],
         "env": _env(pool),
         "volumeMounts": [

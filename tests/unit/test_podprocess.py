@@ -1,0 +1,68 @@
+"""The local node's pod -> process translation: env, volumes, $(VAR), tini, missing secrets."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claude_pool.devenv.podprocess import PodConfigError, process_spec
+
+
+def pod(env: list[dict[str, Any]], command: list[str]) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u1"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "command": command,
+                    "env": env,
+                    "ports": [{"containerPort": 8080}],
+                    "volumeMounts": [{"name": "slot", "mountPath": "/slot"}],
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+                }
+            ],
+            "volumes": [{"name": "slot", "emptyDir": {}}],
+        },
+    }
+
+
+def no_secret(_name: str, _key: str) -> str | None:
+    return None
+
+
+def test_env_is_resolved_volumes_relocated_and_references_expanded(tmp_path: Path) -> None:
+    env = [
+        {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "DIR", "value": "/slot/state"},
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+    ]
+    spec = process_spec(
+        pod(env, ["/usr/bin/tini", "--", "python", "-m", "x", "--bind=$(IP)"]),
+        pod_ip="127.9.0.2",
+        root=tmp_path,
+        secret=lambda name, key: "t0k" if (name, key) == ("s", "k") else None,
+        config_map=no_secret,
+        overrides={"EXTRA": "1"},
+    )
+    assert spec.argv == [sys.executable, "-m", "x", "--bind=127.9.0.2"]
+    assert spec.env["DIR"] == str(tmp_path / "volumes" / "slot" / "state")
+    assert spec.env["TOKEN"] == "t0k"
+    assert spec.env["EXTRA"] == "1"
+    assert spec.port == 8080
+    assert spec.readiness_path == "/healthz"
+
+
+def test_a_missing_secret_is_a_container_config_error(tmp_path: Path) -> None:
+    env = [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "k"}}}]
+    with pytest.raises(PodConfigError, match='secret "gone" key "k" not found'):
+        process_spec(
+            pod(env, ["python"]),
+            pod_ip="127.9.0.2",
+            root=tmp_path,
+            secret=no_secret,
+            config_map=no_secret,
+        )
