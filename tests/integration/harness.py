@@ -22,7 +22,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from claude_pool.api.common import GROUP, VERSION
-from claude_pool.devenv.controlplane import free_port
+from claude_pool.devenv.controlplane import die_with_parent, free_port
 from claude_pool.devenv.fakeapi import FakeAnthropicThread
 from claude_pool.devenv.localnode import LocalNode
 from tests.builders import pool_manifest, task_manifest
@@ -62,6 +62,7 @@ class OperatorProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=ROOT,
+                preexec_fn=die_with_parent,
             )
         eventually(self._serving, timeout=30, what="the operator's metrics endpoint")
         return self

@@ -118,6 +118,7 @@ def test_the_operator_exposes_prometheus_metrics(env: Env) -> None:
         "claude_pool_task_duration_seconds_bucket",
         "claude_pool_tokens_total",
         "claude_pool_api_writes_total",
+        "claude_pool_api_errors",
     ):
         assert name in text, name
     cost_line = next(

@@ -77,6 +77,8 @@ class Kube:
         self.api = api
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kube")
         self.writes: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        """Error answers by "METHOD status" (404s and 409s included: they drive decisions)."""
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -95,6 +97,7 @@ class Kube:
         response = self.api.call_api(*serialized[:4], _request_timeout=60)
         data = response.read()  # type: ignore[no-untyped-call]  # untyped client
         if response.status >= 400:
+            self.errors[f"{method} {response.status}"] += 1
             message = data.decode(errors="replace")[:500] if data else str(response.reason)
             with contextlib.suppress(ValueError, AttributeError):
                 message = json.loads(data).get("message", message)

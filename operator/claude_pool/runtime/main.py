@@ -62,7 +62,7 @@ async def run_operator(
 ) -> Operator:
     """Run the operator until `stop_flag` is set (or forever); returns it for inspection."""
     registry, operator = build(settings)
-    metrics.register_api_writes(operator.kube.writes)
+    metrics.register_api_writes(operator.kube.writes, operator.kube.errors)
     await kopf.operator(
         registry=registry,
         standalone=True,

@@ -85,10 +85,12 @@ def record_result(key: PoolKey, result: TaskResult, seconds: float) -> None:
 
 
 class ApiWritesCollector(Collector):
-    """Exposes the kube facade's write counters as claude_pool_api_writes_total."""
+    """Exposes the kube facade's counters: claude_pool_api_writes_total and
+    claude_pool_api_errors_total."""
 
-    def __init__(self, counts: Any) -> None:
+    def __init__(self, counts: Any, errors: Any) -> None:
         self.counts = counts
+        self.errors = errors
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         family = CounterMetricFamily(
@@ -98,15 +100,24 @@ class ApiWritesCollector(Collector):
             verb, resource = key.split(" ", 1)
             family.add_metric([verb, resource], value)
         yield family
+        errors = CounterMetricFamily(
+            "claude_pool_api_errors",
+            "Error answers of the Kubernetes API",
+            labels=["method", "code"],
+        )
+        for key, value in dict(self.errors).items():
+            method, code = key.split(" ", 1)
+            errors.add_metric([method, code], value)
+        yield errors
 
 
 _collector: ApiWritesCollector | None = None
 
 
-def register_api_writes(counts: Any) -> None:
+def register_api_writes(counts: Any, errors: Any) -> None:
     """Export `counts` (the latest operator's; tests start several in one process)."""
     global _collector
     if _collector is not None:
         REGISTRY.unregister(_collector)
-    _collector = ApiWritesCollector(counts)
+    _collector = ApiWritesCollector(counts, errors)
     REGISTRY.register(_collector)
