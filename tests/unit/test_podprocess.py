@@ -66,3 +66,28 @@ def test_a_missing_secret_is_a_container_config_error(tmp_path: Path) -> None:
             secret=no_secret,
             config_map=no_secret,
         )
+
+
+def test_the_nodes_own_interpreter_path_is_never_relocated_into_a_volume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a checkout under /tmp, and a pod that mounts a volume at /tmp
+    monkeypatch.setattr(sys, "executable", "/tmp/checkout/.venv/bin/python")
+    manifest = pod([], ["python", "-m", "x", "/tmp/file"])
+    manifest["spec"]["containers"][0]["volumeMounts"].append({"name": "tmp", "mountPath": "/tmp"})
+    manifest["spec"]["volumes"].append({"name": "tmp", "emptyDir": {}})
+    spec = process_spec(
+        manifest,
+        pod_ip="127.9.0.2",
+        root=tmp_path,
+        secret=no_secret,
+        config_map=no_secret,
+        overrides={"BIN": "/tmp/checkout/claude"},
+    )
+    assert spec.argv == [
+        "/tmp/checkout/.venv/bin/python",
+        "-m",
+        "x",
+        str(tmp_path / "volumes" / "tmp" / "file"),
+    ]
+    assert spec.env["BIN"] == "/tmp/checkout/claude"

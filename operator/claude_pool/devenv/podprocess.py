@@ -126,16 +126,19 @@ def process_spec(
     def expand(value: str) -> str:  # $(VAR) references, as a kubelet expands them
         return _VAR_REF.sub(lambda m: env.get(m.group(1), m.group(0)), value)
 
-    command = [expand(part) for part in (*container.get("command", []), *container.get("args", []))]
+    command = [
+        relocate(expand(part))
+        for part in (*container.get("command", []), *container.get("args", []))
+    ]
     if not command:
         raise PodConfigError("the local node needs an explicit command (no image entrypoints)")
     if len(command) > 2 and command[0].endswith("/tini") and command[1] == "--":
         command = command[2:]  # a local process is not PID 1: nothing to reap for
     if command[0] in ("python", "python3"):
-        command[0] = sys.executable
+        command[0] = sys.executable  # after relocation: this path is the node's, not the pod's
     ports = container.get("ports") or []
     return ProcessSpec(
-        argv=[relocate(part) for part in command],
+        argv=command,
         env=env,
         cwd=volumes.get(_first_volume(container), root),
         volumes=volumes,
