@@ -21,7 +21,7 @@ from claude_pool.devenv.clibin import claude_binary
 from claude_pool.devenv.controlplane import ControlPlane
 from claude_pool.devenv.fakeapi import FakeAnthropicThread
 from claude_pool.devenv.localnode import LocalNode
-from tests.integration.harness import Env, OperatorProcess
+from tests.integration.harness import Env, operator_process
 
 FOREIGN_KUBECONFIG = "CLAUDE_POOL_TEST_KUBECONFIG"
 ALLOW_FOREIGN = "CLAUDE_POOL_TEST_ALLOW_FOREIGN_CLUSTER"
@@ -108,7 +108,7 @@ def env(
     with LocalNode(
         api_client, tmp_path / "node", namespaces={namespace}, overrides=overrides
     ) as node:
-        operator = OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log").start()
+        operator = operator_process(kubeconfig, namespace, tmp_path / "operator.log").start()
         try:
             yield Env(api_client, namespace, fake_api, node, operator)
         finally:

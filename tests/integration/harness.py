@@ -8,13 +8,7 @@ start it again). Helpers create pools and tasks and wait, always with a bound.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +16,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from claude_pool.api.common import GROUP, VERSION
-from claude_pool.devenv.controlplane import die_with_parent, free_port
 from claude_pool.devenv.fakeapi import FakeAnthropicThread
 from claude_pool.devenv.localnode import LocalNode
+from claude_pool.devenv.operatorproc import OperatorProcess
 from tests.builders import pool_manifest, task_manifest
 from tests.helpers import eventually
 
@@ -32,78 +26,19 @@ ROOT = Path(__file__).resolve().parents[2]
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 
 
-class OperatorProcess:
-    """`python -m claude_pool operator` watching one namespace."""
-
-    def __init__(self, kubeconfig: Path, namespace: str, log: Path, **settings: str) -> None:
-        self.metrics_port = free_port()
-        self.env = {
-            **os.environ,
-            "CLAUDE_POOL_KUBECONFIG": str(kubeconfig),
-            "CLAUDE_POOL_NAMESPACES": json.dumps([namespace]),
-            "CLAUDE_POOL_METRICS_PORT": str(self.metrics_port),
-            "CLAUDE_POOL_METRICS_HOST": "127.0.0.1",
-            "CLAUDE_POOL_HEALTH_PORT": "0",
-            "CLAUDE_POOL_RESYNC_SECONDS": "2",
-            "CLAUDE_POOL_AGENT_UNREACHABLE_SECONDS": "10",
-            "CLAUDE_POOL_SLOT_BACKOFF_SECONDS": "0.5",
-            "CLAUDE_POOL_SLOT_TERMINATION_GRACE_SECONDS": "3",
-            **{f"CLAUDE_POOL_{k.upper()}": v for k, v in settings.items()},
-        }
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> OperatorProcess:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "claude_pool", "operator"],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=ROOT,
-                preexec_fn=die_with_parent,
-            )
-        eventually(self._serving, timeout=30, what="the operator's metrics endpoint")
-        return self
-
-    def _serving(self) -> bool:
-        assert self.proc is not None
-        assert self.proc.poll() is None, f"operator exited:\n{self.tail()}"
-        try:
-            with urllib.request.urlopen(self.metrics_url, timeout=1):
-                return True
-        except OSError:
-            return False
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
-
-    def metrics(self) -> str:
-        with urllib.request.urlopen(self.metrics_url, timeout=5) as resp:
-            text: str = resp.read().decode()
-            return text
-
-    def tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, as a crash would leave it."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+def operator_process(
+    kubeconfig: Path, namespace: str, log: Path, **settings: str
+) -> OperatorProcess:
+    """The operator watching one test namespace, with timings shortened for tests."""
+    defaults = {
+        "resync_seconds": "2",
+        "agent_unreachable_seconds": "10",
+        "slot_backoff_seconds": "0.5",
+        "slot_termination_grace_seconds": "3",
+    }
+    return OperatorProcess(
+        kubeconfig, log, namespaces=[namespace], start_timeout=30, **{**defaults, **settings}
+    )
 
 
 class Env:

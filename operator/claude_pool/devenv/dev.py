@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from kubernetes import client, config
@@ -37,9 +34,10 @@ from kubernetes.client.exceptions import ApiException
 
 from claude_pool.devenv import clusterinit
 from claude_pool.devenv.clibin import ClaudeBinaryNotFound, claude_binary
-from claude_pool.devenv.controlplane import ControlPlane, die_with_parent, free_port
+from claude_pool.devenv.controlplane import ControlPlane
 from claude_pool.devenv.fakeapi import FakeAnthropicThread
 from claude_pool.devenv.localnode import LocalNode
+from claude_pool.devenv.operatorproc import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[3]
 NAMESPACE = "default"  # where the examples go: the kubeconfig names no other
@@ -76,79 +74,6 @@ def ensure_secret(api: client.ApiClient, namespace: str, api_key: str) -> None:
         core.replace_namespaced_secret(SECRET_NAME, namespace, body)
 
 
-class OperatorChild:
-    """`python -m claude_pool operator` watching every namespace, logging to a file."""
-
-    def __init__(self, kubeconfig: Path, log: Path) -> None:
-        self.metrics_port = free_port()
-        self.log = log
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-        self.env = {
-            **inherited,  # CLAUDE_POOL_* settings from the shell reach the operator
-            "CLAUDE_POOL_KUBECONFIG": str(kubeconfig),
-            "CLAUDE_POOL_NAMESPACES": json.dumps([]),
-            "CLAUDE_POOL_METRICS_PORT": str(self.metrics_port),
-            "CLAUDE_POOL_METRICS_HOST": "127.0.0.1",
-            "CLAUDE_POOL_HEALTH_PORT": "0",
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
-
-    def __enter__(self) -> OperatorChild:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> OperatorChild:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "claude_pool", "operator"],
-                env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=ROOT, preexec_fn=die_with_parent,
-            )  # fmt: skip
-        deadline = time.monotonic() + OPERATOR_START_TIMEOUT
-        while not self._serving():
-            if not self.alive():
-                raise RuntimeError(f"the operator exited at start-up:\n{self.tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the operator did not serve metrics within {OPERATOR_START_TIMEOUT:g}s:\n"
-                    f"{self.tail()}"
-                )
-            time.sleep(0.2)
-        return self
-
-    def _serving(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.metrics_url, timeout=1):  # noqa: S310 - loopback
-                return True
-        except OSError:
-            return False
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def tail(self, lines: int = 40) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def stop(self, grace: float = 15.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(grace)
-
-
 def _shown(path: Path) -> str:
     """`path` relative to the working directory when it is below it (shorter to copy)."""
     with contextlib.suppress(ValueError):
@@ -158,7 +83,7 @@ def _shown(path: Path) -> str:
 
 def banner(
     *, seconds: float, server: str, kubeconfig: Path, model_api: str, namespace: str,
-    operator: OperatorChild, state: Path,
+    operator: OperatorProcess, state: Path,
 ) -> str:  # fmt: skip
     """What `make dev` prints once everything runs."""
     examples = ROOT / "examples"
@@ -210,7 +135,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         model_api = f"fake Anthropic API at {fake.base_url} (set in every slot)"
     ensure_secret(api, NAMESPACE, real_key or FAKE_API_KEY)
     stack.enter_context(LocalNode(api, state / "node", overrides=overrides))
-    operator = stack.enter_context(OperatorChild(kubeconfig, state / "logs" / "operator.log"))
+    operator = stack.enter_context(OperatorProcess(kubeconfig, state / "logs" / "operator.log"))
     print(
         banner(
             seconds=time.monotonic() - started, server=cp.server, kubeconfig=kubeconfig,
