@@ -8,6 +8,7 @@ Nothing here writes to the API.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -177,6 +178,8 @@ class ClusterState:
         self.tasks_by_pool: dict[PoolKey, set[str]] = defaultdict(set)
         self.pods: dict[PoolKey, dict[str, PodView]] = defaultdict(dict)
         self.listeners: list[Callable[[PoolKey], None]] = []
+        self.first_seen: dict[str, float] = {}
+        """When (time.monotonic) this process first saw each task: dispatch latency's start."""
 
     def _changed(self, key: PoolKey) -> None:
         for listener in self.listeners:
@@ -201,6 +204,10 @@ class ClusterState:
 
     def upsert_task(self, body: Mapping[str, Any]) -> TaskView:
         view = task_view(body)
+        if view.finished:
+            self.first_seen.pop(view.uid, None)
+        else:
+            self.first_seen.setdefault(view.uid, time.monotonic())
         old = self.tasks.get(view.uid)
         if old is not None and old.key != view.key:
             self.tasks_by_pool[old.key].discard(view.uid)
@@ -211,6 +218,7 @@ class ClusterState:
 
     def delete_task(self, uid: str) -> None:
         view = self.tasks.pop(uid, None)
+        self.first_seen.pop(uid, None)
         if view is not None:
             self.tasks_by_pool[view.key].discard(uid)
             self._changed(view.key)

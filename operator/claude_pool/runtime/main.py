@@ -37,6 +37,8 @@ def build(settings: Settings) -> tuple[kopf.OperatorRegistry, Operator]:
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = 60
+        # list in pages: one unpaginated LIST of 10,000 tasks peaks RSS (docs/performance.md)
+        settings.watching.chunk_size = 100
         await operator.start()
 
     @kopf.on.cleanup(registry=registry)

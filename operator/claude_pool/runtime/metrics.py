@@ -7,7 +7,7 @@ Updated by the pool workers; served as Prometheus text on `Settings.metrics_port
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ RUNS = Gauge("claude_pool_runs_followed", "Runs the operator follows", POOL)
 DISPATCHED = Counter("claude_pool_tasks_dispatched", "Tasks assigned to a slot", POOL)
 DISPATCH_LATENCY = Histogram(
     "claude_pool_dispatch_latency_seconds",
-    "Task created to CLI started on a slot",
+    "Task first seen by the operator to CLI started on a slot",
     POOL,
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
@@ -59,13 +59,10 @@ def observe_pool(
     RUNS.labels(*key).set(runs)
 
 
-def observe_dispatch_latency(key: PoolKey, created: str) -> None:
-    try:
-        start = dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-    except ValueError:
-        return
-    seconds = (dt.datetime.now(dt.UTC) - start).total_seconds()
-    DISPATCH_LATENCY.labels(*key).observe(max(0.0, seconds))
+def observe_dispatch_latency(key: PoolKey, first_seen: float | None) -> None:
+    """From when this operator first saw the task (watch delivery excluded) to CLI start."""
+    if first_seen is not None:
+        DISPATCH_LATENCY.labels(*key).observe(max(0.0, time.monotonic() - first_seen))
 
 
 def record_result(key: PoolKey, result: TaskResult, seconds: float) -> None:
