@@ -39,7 +39,6 @@ import argparse
 import concurrent.futures
 import contextlib
 import datetime as dt
-import inspect
 import itertools
 import json
 import os
@@ -78,14 +77,10 @@ from claude_pool.devenv.clibin import claude_binary  # noqa: E402
 from claude_pool.devenv.controlplane import ControlPlane  # noqa: E402
 from claude_pool.devenv.fakeapi import FakeAnthropicThread  # noqa: E402
 from claude_pool.devenv.localnode import LocalNode  # noqa: E402
+from claude_pool.devenv.operatorproc import OperatorProcess  # noqa: E402
 from claude_pool.scheduling import transitions  # noqa: E402
 from claude_pool.workflows.resolving import resolve_request  # noqa: E402
 from tests.builders import pool_manifest, task_manifest  # noqa: E402
-
-try:  # the operator child process lives in the package's dev environment
-    from claude_pool.devenv.operatorproc import OperatorProcess
-except ImportError:  # older checkouts: the integration harness had it
-    from tests.integration.harness import OperatorProcess  # type: ignore[no-redef]
 
 INSTANT_CLI = ROOT / "bench" / "instant_claude"
 START_LOG_ENV = "CLAUDE_CODE_BENCH_START_LOG"  # CLAUDE_CODE_* reaches the CLI's environment
@@ -284,12 +279,11 @@ class Cluster:
         return out
 
 
-def operator_process(kubeconfig: Path, namespace: str, log: Path, **settings: str) -> Any:
-    """`python -m claude_pool operator` watching `namespace` (either harness signature)."""
-    params = inspect.signature(OperatorProcess).parameters
-    if "namespaces" in params:
-        return OperatorProcess(kubeconfig, log, namespaces=[namespace], **settings)
-    return OperatorProcess(kubeconfig, namespace, log, **settings)  # type: ignore[call-arg]
+def operator_process(
+    kubeconfig: Path, namespace: str, log: Path, **settings: str
+) -> OperatorProcess:
+    """`python -m claude_pool operator` watching `namespace`."""
+    return OperatorProcess(kubeconfig, log, namespaces=[namespace], **settings)
 
 
 def pool_body(name: str, slots: int, base_url: str) -> dict[str, Any]:

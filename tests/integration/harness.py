@@ -8,7 +8,6 @@ start it again). Helpers create pools and tasks and wait, always with a bound.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +166,3 @@ def wait_gone(fn: Any, timeout: float = 30, what: str = "object gone") -> None:
         return False
 
     eventually(gone, timeout=timeout, what=what)
-
-
-def now() -> float:
-    return time.monotonic()

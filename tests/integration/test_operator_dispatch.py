@@ -94,3 +94,22 @@ def test_concurrent_tasks_never_overshoot_the_budget_beyond_admitted_reservation
     admitted = next(c for c in waiting["conditions"] if c["type"] == "Admitted")
     assert admitted["reason"] == "InsufficientBudget"
     assert "800 remain" in admitted["message"]
+
+
+@pytest.mark.timeout(120)
+def test_a_task_without_its_own_cap_is_stopped_at_the_pools_default_reservation(
+    env: Env,
+) -> None:
+    # 100,000 input tokens on sonnet cost 300,000 microdollars; the reservation is 1,000
+    env.create_pool(
+        slots=1,
+        budget={"limitMicrodollars": 10_000_000, "defaultTaskReservationMicrodollars": 1000},
+    )
+    env.wait_ready_slots(1)
+    env.create_task("greedy", prompt="g [[fake in=100000 out=0 tools=loop]]")
+    task = env.wait_phase("greedy", timeout=90)
+    status = task["status"]
+    assert status["phase"] == "Failed", status
+    assert status["result"]["failure"]["reason"] == "BudgetExceeded"
+    # the CLI checks after each response: one call's cost at most, never the loop's
+    assert status["costMicrodollars"] == 300_000

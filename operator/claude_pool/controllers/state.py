@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from claude_pool.api.common import API_VERSION
 from claude_pool.api.phases import TaskPhase, derive_phase, is_finished
 from claude_pool.api.pools import ClaudePool
 from claude_pool.api.tasks import ClaudeTask, ClaudeTaskSpec, ClaudeTaskStatus, TaskMode, task_mode
@@ -59,8 +60,9 @@ class TaskView:
         return (self.namespace, self.pool)
 
     def involved(self) -> dict[str, str]:
+        """The task as an Event's involvedObject."""
         return {
-            "apiVersion": "claudepool.io/v1alpha1",
+            "apiVersion": API_VERSION,
             "kind": "ClaudeTask",
             "name": self.name,
             "namespace": self.namespace,
@@ -111,7 +113,7 @@ def task_view(body: Mapping[str, Any]) -> TaskView:
             **base,
             priority=0,
             mode=TaskMode.SINGLE,
-            phase=TaskPhase.PENDING,
+            phase=_phase_of(raw_status),
             cancel=False,
             slot=None,
             slot_uid=None,
@@ -137,6 +139,14 @@ def task_view(body: Mapping[str, Any]) -> TaskView:
         spec=None if done else task.spec,
         status=None if done else status,
     )
+
+
+def _phase_of(raw_status: Mapping[str, Any]) -> TaskPhase:
+    """The phase of a task whose spec does not parse (so a failed one stays finished)."""
+    try:
+        return derive_phase(ClaudeTaskStatus.model_validate(raw_status).conditions)
+    except ValidationError:
+        return TaskPhase.PENDING
 
 
 def pod_view(body: Mapping[str, Any]) -> PodView | None:

@@ -20,7 +20,6 @@ from claude_pool.api.agent import ProgressEvent
 from claude_pool.api.pools import ClaudePool
 from claude_pool.api.reasons import TaskReason
 from claude_pool.api.tasks import TaskMode
-from claude_pool.budget.ledger import reservation_for
 from claude_pool.controllers.state import PodView, TaskView
 from claude_pool.kube.client import TASKS, Conflict, NotFound
 from claude_pool.runtime import metrics
@@ -68,18 +67,8 @@ class AssignMixin(WorkerBase):
         queued = [t for t in queued if t.mode is TaskMode.SINGLE]
         if not queued:
             return 0
-        default_reservation = pool.spec.budget.default_task_reservation_microdollars
         items = {
-            t.uid: QueuedTask(
-                t.uid,
-                t.name,
-                t.priority,
-                t.created,
-                reservation_for(
-                    t.spec.config.max_budget_microdollars if t.spec and t.spec.config else None,
-                    default_reservation,
-                ),
-            )
+            t.uid: QueuedTask(t.uid, t.name, t.priority, t.created, self._reservation(pool, t))
             for t in queued
         }
         idle = [v.name for v in views if v.state is SlotState.IDLE]
@@ -163,23 +152,20 @@ class AssignMixin(WorkerBase):
         assert self.token is not None
         assert task.spec is not None
         if run is None:
-            cap = task.spec.config.max_budget_microdollars if task.spec.config else None
-            reservation = reservation_for(
-                cap, pool.spec.budget.default_task_reservation_microdollars
-            )
-            run = Run(task.uid, pod.name, task.attempts, reservation)
+            run = Run(task.uid, pod.name, task.attempts, self._reservation(pool, task))
             self.runs[task.uid] = run
         request = resolve_request(
             pool,
             task.spec.prompt or "",
             task.spec.config,
             timeout_seconds=task.spec.timeout_seconds,
+            budget_cap=run.reservation if pool.spec.budget.limit_microdollars else None,
         )
         target = Target(self._base(pod), self.token)
 
         async def started() -> None:
             metrics.observe_dispatch_latency(self.key, self.state.first_seen.get(task.uid))
-            await self._event(task.involved(), "Started", f"running on slot {pod.name}")
+            self._event(task.involved(), "Started", f"running on slot {pod.name}")
 
         async def progress(event: ProgressEvent) -> None:
             await self._progress(task, run, event)

@@ -8,6 +8,7 @@ Admitted=False with reason PoolNotFound (written once), and start when the pool 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -35,7 +36,7 @@ class Operator:
         self.workers: dict[PoolKey, tuple[PoolWorker, asyncio.Task[None]]] = {}
         self.session: aiohttp.ClientSession | None = None
         self.slots: SlotClient | None = None
-        self._orphans: dict[PoolKey, asyncio.Task[None]] = {}
+        self._poolless: dict[PoolKey, asyncio.Task[None]] = {}
         self._stopping = False
         self.state.listeners.append(self._changed)
 
@@ -72,8 +73,8 @@ class Operator:
             task.add_done_callback(functools.partial(self._worker_done, key))
             self.workers[key] = (worker, task)
             worker.wake.set()
-        elif key not in self._orphans and self.state.tasks_by_pool.get(key):
-            self._orphans[key] = asyncio.create_task(self._mark_orphans(key))
+        elif key not in self._poolless and self.state.tasks_by_pool.get(key):
+            self._poolless[key] = asyncio.create_task(self._mark_poolless(key))
 
     def _worker_done(self, key: PoolKey, _task: asyncio.Task[None]) -> None:
         entry = self.workers.get(key)
@@ -82,27 +83,22 @@ class Operator:
             if key in self.state.pools or self.state.tasks_by_pool.get(key):
                 self._changed(key)
 
-    async def _mark_orphans(self, key: PoolKey) -> None:
+    async def _mark_poolless(self, key: PoolKey) -> None:
         """Tasks of a pool that does not exist wait with a reason (PoolNotFound)."""
         try:
             now = dt.datetime.now(dt.UTC)
+            message = f'ClaudePool "{key[1]}" not found in namespace {key[0]}'
             for task in self.state.pool_tasks(key):
                 if task.finished or task.status is None or task.slot is not None:
                     continue
                 patch = transitions.waiting(
-                    task.status,
-                    TaskReason.POOL_NOT_FOUND,
-                    f'ClaudePool "{key[1]}" not found in namespace {key[0]}',
-                    task.generation,
-                    dt.datetime.now(dt.UTC) if now is None else now,
+                    task.status, TaskReason.POOL_NOT_FOUND, message, task.generation, now
                 )
                 if patch is not None:
-                    try:
+                    with contextlib.suppress(NotFound):
                         body = await self.kube.patch_status(TASKS, task.namespace, task.name, patch)
                         self.state.upsert_task(body)
-                    except NotFound:
-                        pass
         except Exception:
             log.exception("marking tasks of missing pool %s/%s", *key)
         finally:
-            self._orphans.pop(key, None)
+            self._poolless.pop(key, None)

@@ -39,9 +39,9 @@ class RecordingMixin(WorkerBase):
 
     async def _record_completions(
         self, pool: ClaudePool, tasks: list[TaskView], pods: dict[str, PodView], now: dt.datetime
-    ) -> bool:
+    ) -> None:
         if not self.completions:
-            return False
+            return
         done, self.completions = self.completions, []
         by_uid = {t.uid: t for t in tasks}
         costs: dict[str, int] = {}
@@ -61,7 +61,6 @@ class RecordingMixin(WorkerBase):
         )
         for error in (r for r in results if isinstance(r, BaseException)):
             log.warning("pool %s/%s: recording a result failed: %s", *self.key, error)
-        return bool(costs)
 
     async def _record_one(
         self,
@@ -79,7 +78,9 @@ class RecordingMixin(WorkerBase):
             if task is not None and not task.finished and task.status is not None:
                 lost = self._interrupted(result, pod)
                 if lost and not task.cancel:
-                    await self._retry_or_fail(pool, task, lost, now, extra_cost=result)
+                    await self._retry_or_fail(
+                        pool, task, lost, now, extra_cost=result.cost_microdollars
+                    )
                 else:
                     await self._finish(pool, task, result, now)
             if pod is not None and pod.ip and self.token:
@@ -122,6 +123,6 @@ class RecordingMixin(WorkerBase):
         )
         await self._patch_task(task, patch)
         phase = patch["phase"]
-        await self._event(
+        self._event(
             task.involved(), phase, _finish_message(phase, result), warning=phase == "Failed"
         )

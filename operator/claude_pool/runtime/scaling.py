@@ -80,7 +80,7 @@ class ScalingMixin(WorkerBase):
         for view in worn:
             message = f"slot {view.name} restarted {view.restarts} times (limit {limit}); replaced"
             self.replaced[view.name] = (message, now)
-            await self._event(_pool_ref(pool), "SlotReplaced", message, warning=True)
+            self._event(_pool_ref(pool), "SlotReplaced", message, warning=True)
         hold = self.settings.degraded_hold_seconds
         self.replaced = {k: v for k, v in self.replaced.items() if now - v[1] < hold}
         self.degraded = "; ".join(m for m, _ in self.replaced.values()) or None
@@ -104,6 +104,7 @@ class ScalingMixin(WorkerBase):
                 self.backoff[pod.index] = (failures, now + delay)
             with contextlib.suppress(NotFound):
                 await self.kube.delete_pod(ns, name, uid=pod.uid)
+            self.deleted.add(pod.uid)  # not dispatched to, not deleted again, before the watch
             self.draining_since.pop(name, None)
         for name in plan.drain:
             await self.kube.patch_pod_metadata(

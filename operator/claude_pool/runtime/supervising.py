@@ -14,6 +14,7 @@ import datetime as dt
 
 from claude_pool.api.pools import ClaudePool
 from claude_pool.api.reasons import TaskReason
+from claude_pool.api.tasks import ClaudeTaskStatus
 from claude_pool.controllers.state import PodView, TaskView
 from claude_pool.runtime.taskrun import Target, follow
 from claude_pool.runtime.workerbase import (
@@ -69,7 +70,7 @@ class SupervisionMixin(WorkerBase):
                     cancelled=True,
                 )
                 await self._patch_task(task, patch)
-                await self._event(task.involved(), "Cancelled", "cancelled before it started")
+                self._event(task.involved(), "Cancelled", "cancelled before it started")
             elif task.invalid is not None:
                 await self._fail_invalid(task, now)
         await self._sweep_orphans(pods, live)
@@ -92,7 +93,6 @@ class SupervisionMixin(WorkerBase):
                 if uid in live and live[uid].slot is None:
                     continue
                 run = Run(uid=uid, slot=pod.name, attempt=_attempt_of(live.get(uid)), reservation=0)
-                run.cancel_sent = False
                 self.runs[uid] = run
                 run.task = asyncio.create_task(self._orphan(run, pod))
 
@@ -113,8 +113,6 @@ class SupervisionMixin(WorkerBase):
         self._complete(run, outcome)
 
     async def _fail_invalid(self, task: TaskView, now: dt.datetime) -> None:
-        from claude_pool.api.tasks import ClaudeTaskStatus
-
         message = f"invalid spec: {task.invalid}"
         patch = transitions.failed(
             ClaudeTaskStatus(), TaskReason.INVALID_SPEC, message, task.generation, now

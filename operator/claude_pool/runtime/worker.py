@@ -48,7 +48,7 @@ class PoolWorker(ScalingMixin, RecordingMixin, SupervisionMixin, AssignMixin):
             self.wake.clear()
             try:
                 if not await self.cycle():
-                    break
+                    break  # the pool is gone
             except Exception:
                 log.exception("pool %s/%s: cycle failed", *self.key)
                 metrics.CYCLE_ERRORS.labels(*self.key).inc()
@@ -80,10 +80,10 @@ class PoolWorker(ScalingMixin, RecordingMixin, SupervisionMixin, AssignMixin):
         views = self._slot_views(pool, pods)
         await self._apply_plan(pool, views, pods)
         views = self._slot_views(pool, pods)
-        dispatched = await self._dispatch(pool, tasks, views, now)
+        await self._dispatch(pool, tasks, views, now)
         await self._write_status(pool, views, tasks, now, force=False)  # commits wrote already
         metrics.observe_pool(self.key, views, tasks, len(self.runs))
-        return dispatched >= 0
+        return True
 
 
 __all__ = ["Completion", "PoolWorker", "Run"]

@@ -20,10 +20,12 @@ from typing import Any
 
 from claude_pool.api.agent import ProgressEvent
 from claude_pool.api.agent import TaskResult as AgentResult
+from claude_pool.api.common import API_VERSION
 from claude_pool.api.failures import FailureReason
+from claude_pool.api.phases import TaskPhase
 from claude_pool.api.pools import ClaudePool
 from claude_pool.api.reasons import TaskReason
-from claude_pool.budget.ledger import Ledger
+from claude_pool.budget.ledger import Ledger, reservation_for
 from claude_pool.controllers.state import ClusterState, PodView, PoolKey, TaskView
 from claude_pool.kube.client import POOLS, TASKS, Conflict, Kube, NotFound
 from claude_pool.runtime.settings import Settings
@@ -101,7 +103,17 @@ class WorkerBase:
         self._stopped = False
         self._background: set[asyncio.Task[None]] = set()
         self.dirty_since: float | None = None
+        self.deleted: set[str] = set()
+        """uids of pods this worker deleted: terminating for it even before the watch says so."""
         self._rewake: asyncio.TimerHandle | None = None
+
+    def _reservation(self, pool: ClaudePool, task: TaskView) -> int:
+        """What the task holds while it runs (and its CLI's cap under a pool limit)."""
+        config = task.spec.config if task.spec else None
+        return reservation_for(
+            config.max_budget_microdollars if config else None,
+            pool.spec.budget.default_task_reservation_microdollars,
+        )
 
     def _ledger(self, pool: ClaudePool) -> Ledger:
         reserved = sum(r.reservation for r in self.runs.values())
@@ -129,7 +141,7 @@ class WorkerBase:
             return
         self.state.upsert_task(body)
 
-    async def _event(
+    def _event(
         self, involved: dict[str, str], reason: str, message: str, warning: bool = False
     ) -> None:
         """Record an Event in the background: it never delays the cycle."""
@@ -151,12 +163,13 @@ class WorkerBase:
         task: TaskView,
         reason: str,
         now: dt.datetime,
-        extra_cost: AgentResult | None = None,
+        extra_cost: int = 0,
     ) -> None:
+        """The slot was lost: requeue the task (its lost attempt's cost kept), or fail it."""
         assert task.status is not None
         self.runs.pop(task.uid, None)
         limit = pool.spec.supervision.max_task_attempts
-        cost = task.status.cost_microdollars + (extra_cost.cost_microdollars if extra_cost else 0)
+        cost = task.status.cost_microdollars + extra_cost
         if task.attempts >= limit:
             message = f"{reason}; {task.attempts} of {limit} attempts used"
             patch = transitions.failed(
@@ -164,16 +177,17 @@ class WorkerBase:
             )
             patch["costMicrodollars"] = cost
             await self._patch_task(task, patch)
-            await self._event(task.involved(), FailureReason.SLOT_LOST, message, warning=True)
+            self._event(task.involved(), FailureReason.SLOT_LOST, message, warning=True)
             return
         patch = transitions.requeued(task.status, "SlotLost", reason, task.generation, now)
         patch["costMicrodollars"] = cost
         await self._patch_task(task, patch)
-        await self._event(task.involved(), TaskReason.RETRYING, f"{reason}; retrying", warning=True)
+        self._event(task.involved(), TaskReason.RETRYING, f"{reason}; retrying", warning=True)
 
     def _slot_views(self, pool: ClaudePool, pods: dict[str, PodView]) -> list[SlotView]:
         busy = {run.slot: uid for uid, run in self.runs.items()}
         now = time.monotonic()
+        self.deleted &= {pod.uid for pod in pods.values()}
         views = []
         for pod in pods.values():
             if pod.draining:
@@ -185,11 +199,11 @@ class WorkerBase:
                     uid=pod.uid,
                     ip=pod.ip,
                     phase=pod.phase,
-                    ready=pod.ready and not (pool.spec.credentials and self.credentials_problem),
+                    ready=pod.ready and not self.credentials_problem,
                     restarts=pod.restarts,
                     draining=pod.draining,
                     draining_since=self.draining_since.get(pod.name),
-                    terminating=pod.terminating,
+                    terminating=pod.terminating or pod.uid in self.deleted,
                     task=busy.get(pod.name),
                 )
             )
@@ -209,7 +223,7 @@ class WorkerBase:
         waiting = sum(
             1
             for t in live
-            if t.slot is None and t.status is not None and t.phase.value == "Waiting"
+            if t.slot is None and t.status is not None and t.phase is TaskPhase.WAITING
         )
         facts = PoolFacts(
             slot_states=[v.state for v in views],
@@ -289,18 +303,14 @@ class WorkerBase:
 
 
 def _owner(task: TaskView) -> dict[str, str]:
-    return {
-        "apiVersion": "claudepool.io/v1alpha1",
-        "kind": "ClaudeTask",
-        "name": task.name,
-        "uid": task.uid,
-    }
+    """An ownerReference's identity fields (owner references carry no namespace)."""
+    return {k: v for k, v in task.involved().items() if k != "namespace"}
 
 
 def _pool_ref(pool: ClaudePool) -> dict[str, str]:
     meta = pool.metadata
     return {
-        "apiVersion": "claudepool.io/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": "ClaudePool",
         "name": meta.name,
         "namespace": meta.namespace or "",
