@@ -67,8 +67,7 @@ from kubernetes.client.exceptions import ApiException  # noqa: E402
 
 from claude_pool.agent.argv import build_argv  # noqa: E402
 from claude_pool.agent.environment import cli_environment  # noqa: E402
-from claude_pool.api.agent import TaskResult as AgentResult  # noqa: E402
-from claude_pool.api.agent import Usage  # noqa: E402
+from claude_pool.api.agent import AgentResult, Usage  # noqa: E402
 from claude_pool.api.common import GROUP, VERSION  # noqa: E402
 from claude_pool.api.pools import ClaudePool  # noqa: E402
 from claude_pool.api.tasks import ClaudeTaskStatus  # noqa: E402

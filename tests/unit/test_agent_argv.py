@@ -13,7 +13,7 @@ from claude_pool.agent.argv import (
     mcp_config_document,
     system_prompt_addition,
 )
-from claude_pool.api.agent import ContextEntry, Effort, PermissionMode, TaskRequest
+from claude_pool.api.agent import CliEffort, CliPermissionMode, ContextEntry, TaskRequest
 
 CLAUDE = "/opt/claude"
 BASE = [CLAUDE, "-p", "--output-format=stream-json", "--verbose", "--strict-mcp-config"]
@@ -125,7 +125,7 @@ def test_mcp_servers_become_an_mcp_config_document() -> None:
 
 
 def test_enums_hold_the_cli_choices() -> None:
-    assert {m.value for m in PermissionMode} == {
+    assert {m.value for m in CliPermissionMode} == {
         "default",
         "acceptEdits",
         "plan",
@@ -133,7 +133,7 @@ def test_enums_hold_the_cli_choices() -> None:
         "dontAsk",
         "auto",
     }
-    assert {e.value for e in Effort} == {"low", "medium", "high", "xhigh", "max"}
+    assert {e.value for e in CliEffort} == {"low", "medium", "high", "xhigh", "max"}
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,13 @@ import pytest
 from claude_pool.agent.environment import cli_environment, needs_sandbox_flag, secrets_in
 from claude_pool.agent.redaction import REDACTED, Redactor
 from claude_pool.agent.settings import AgentSettings
-from claude_pool.api.agent import Failure, PermissionMode, ProgressEvent, ProgressKind, TaskResult
+from claude_pool.api.agent import (
+    AgentResult,
+    CliPermissionMode,
+    Failure,
+    ProgressEvent,
+    ProgressKind,
+)
 from claude_pool.api.failures import FailureReason
 
 AGENT_ENV = {
@@ -54,9 +60,9 @@ def test_the_cli_never_sees_the_agent_token_or_unlisted_variables() -> None:
 
 
 def test_is_sandbox_is_set_only_as_root_with_bypass_permissions() -> None:
-    assert needs_sandbox_flag(0, PermissionMode.BYPASS_PERMISSIONS)
-    assert not needs_sandbox_flag(10001, PermissionMode.BYPASS_PERMISSIONS)
-    assert not needs_sandbox_flag(0, PermissionMode.ACCEPT_EDITS)
+    assert needs_sandbox_flag(0, CliPermissionMode.BYPASS_PERMISSIONS)
+    assert not needs_sandbox_flag(10001, CliPermissionMode.BYPASS_PERMISSIONS)
+    assert not needs_sandbox_flag(0, CliPermissionMode.ACCEPT_EDITS)
     assert not needs_sandbox_flag(0, None)
     assert environment(sandbox=True)["IS_SANDBOX"] == "1"
 
@@ -67,7 +73,7 @@ def test_the_api_key_is_a_secret_to_scrub() -> None:
 
 def test_secrets_are_scrubbed_from_results_and_progress() -> None:
     redactor = Redactor(["sk-ant-secret-key-123", "agent-token-abcdefghijklmnop", "short"])
-    result = TaskResult(
+    result = AgentResult(
         output="the key is sk-ant-secret-key-123",
         success=False,
         structured_output={"k": ["sk-ant-secret-key-123"], "sk-ant-secret-key-123": 1},

@@ -22,11 +22,11 @@ from claude_pool.agent.server import build_app
 from claude_pool.agent.slot import Slot
 from claude_pool.agent.store import TaskStore
 from claude_pool.api.agent import (
+    AgentResult,
     Failure,
     ProgressEvent,
     ProgressKind,
     TaskRequest,
-    TaskResult,
 )
 
 TOKEN = "unit-test-token-0123456789abcdef"
@@ -47,7 +47,7 @@ class ScriptedRunner:
         workdir: Path,
         stop: StopSignal,
         on_progress: Callable[[ProgressEvent], None],
-    ) -> TaskResult:
+    ) -> AgentResult:
         self.calls.append(uid)
         on_progress(ProgressEvent(seq=0, kind=ProgressKind.STARTED))
         on_progress(ProgressEvent(seq=0, kind=ProgressKind.TOOL_USE, turns=1, tool="Write"))
@@ -57,8 +57,8 @@ class ScriptedRunner:
             waiter.cancel()
         if stop.requested:
             failure = Failure(reason=stop.reason, message=stop.message, exit_code=143)
-            return TaskResult(success=False, failure=failure)
-        return TaskResult(output=f"done: {request.prompt}", success=True, cost_microdollars=600)
+            return AgentResult(success=False, failure=failure)
+        return AgentResult(output=f"done: {request.prompt}", success=True, cost_microdollars=600)
 
 
 @pytest.fixture

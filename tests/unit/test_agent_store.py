@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from claude_pool.agent.store import TaskStore
-from claude_pool.api.agent import TaskResult, TaskState, TaskStatus
+from claude_pool.api.agent import AgentResult, TaskState, TaskStatus
 from claude_pool.api.failures import FailureReason
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -21,7 +21,7 @@ def running(uid: str) -> TaskStatus:
 
 
 def succeeded(uid: str) -> TaskStatus:
-    result = TaskResult(output="done", success=True, cost_microdollars=600)
+    result = AgentResult(output="done", success=True, cost_microdollars=600)
     return TaskStatus(
         uid=uid, state=TaskState.SUCCEEDED, started_at=T0, finished_at=T1, result=result
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from claude_pool.budget.ledger import Admission, Ledger, commit, reservation_for
+from claude_pool.api.reasons import TaskReason
+from claude_pool.budget.ledger import Ledger
 from claude_pool.scheduling.dispatching import QueuedTask, Verdict, queue_order, schedule
 
 
@@ -21,7 +22,7 @@ def test_the_queue_orders_by_priority_then_age_then_name() -> None:
 
 def test_one_cycle_assigns_as_many_tasks_as_there_are_idle_slots() -> None:
     tasks = [task(f"t{i}", created=f"2026-01-01T00:00:{i:02d}Z") for i in range(5)]
-    decisions, _ = schedule(tasks, ["s0", "s1", "s2"], Ledger(None), suspended=False)
+    decisions = schedule(tasks, ["s0", "s1", "s2"], Ledger(None), suspended=False)
     assigned = [(d.task.name, d.slot) for d in decisions if d.verdict is Verdict.ASSIGN]
     assert assigned == [("t0", "s0"), ("t1", "s1"), ("t2", "s2")]
     assert [d.verdict for d in decisions[3:]] == [Verdict.WAIT_FOR_SLOT] * 2
@@ -29,7 +30,7 @@ def test_one_cycle_assigns_as_many_tasks_as_there_are_idle_slots() -> None:
 
 def test_a_task_whose_cap_exceeds_the_remaining_budget_waits_with_the_numbers() -> None:
     ledger = Ledger(limit=1_000_000, spent=800_000)
-    decisions, after = schedule(
+    decisions = schedule(
         [
             task("big", reservation=500_000),
             task("small", created="2026-01-02T00:00:00Z", reservation=100_000),
@@ -40,47 +41,27 @@ def test_a_task_whose_cap_exceeds_the_remaining_budget_waits_with_the_numbers() 
     )
     big, small = decisions
     assert big.verdict is Verdict.WAIT_FOR_BUDGET
-    assert big.reason == Admission.INSUFFICIENT
+    assert big.reason is TaskReason.INSUFFICIENT_BUDGET
     assert "500000" in big.message
     assert "200000" in big.message
     assert small.verdict is Verdict.ASSIGN
-    assert after.reserved == 100_000
+    assert small.task.reservation == 100_000
 
 
 def test_reservations_admitted_in_one_cycle_never_exceed_the_limit() -> None:
     tasks = [task(f"t{i:02d}", reservation=250_000) for i in range(20)]
-    decisions, after = schedule(
-        tasks, [f"s{i}" for i in range(20)], Ledger(1_000_000), suspended=False
-    )
-    assert sum(d.verdict is Verdict.ASSIGN for d in decisions) == 4
-    assert after.reserved == 1_000_000
+    decisions = schedule(tasks, [f"s{i}" for i in range(20)], Ledger(1_000_000), suspended=False)
+    assigned = [d for d in decisions if d.verdict is Verdict.ASSIGN]
+    assert len(assigned) == 4
+    assert sum(d.task.reservation for d in assigned) == 1_000_000
+    assert {d.reason for d in decisions if d not in assigned} == {TaskReason.INSUFFICIENT_BUDGET}
 
 
 def test_an_exhausted_pool_admits_nothing() -> None:
-    decisions, _ = schedule([task("t")], ["s0"], Ledger(100, spent=100), suspended=False)
-    assert decisions[0].reason == Admission.EXHAUSTED
+    decisions = schedule([task("t")], ["s0"], Ledger(100, spent=100), suspended=False)
+    assert decisions[0].reason is TaskReason.BUDGET_EXHAUSTED
 
 
 def test_a_suspended_pool_starts_nothing() -> None:
-    decisions, _ = schedule([task("t")], ["s0"], Ledger(None), suspended=True)
+    decisions = schedule([task("t")], ["s0"], Ledger(None), suspended=True)
     assert decisions[0].verdict is Verdict.SUSPENDED
-
-
-def test_a_cost_is_committed_once_even_when_the_commit_is_retried() -> None:
-    first = commit(0, (), {"a": 600, "b": 400})
-    assert first.spent == 1000
-    again = commit(first.spent, first.recent, {"b": 400, "c": 5})
-    assert again.spent == 1005
-    assert again.counted == ("c",)
-
-
-def test_the_ring_of_recent_commits_is_bounded() -> None:
-    result = commit(0, tuple(f"u{i}" for i in range(600)), {"new": 1})
-    assert len(result.recent) == 512
-    assert result.recent[-1] == "new"
-
-
-def test_a_task_reserves_its_cap_else_the_pool_default() -> None:
-    assert reservation_for(300, 100) == 300
-    assert reservation_for(None, 100) == 100
-    assert reservation_for(None, None) == 0

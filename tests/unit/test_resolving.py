@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from claude_pool.api.agent import PermissionMode
+from claude_pool.api.agent import CliPermissionMode
 from claude_pool.api.claude import TaskOverrides
 from claude_pool.api.pools import ClaudePool
 from claude_pool.workflows.resolving import resolve_request
@@ -42,7 +42,7 @@ def test_task_settings_win_over_the_pools_and_tool_lists_are_joined() -> None:
 
 def test_the_permission_mode_falls_back_to_plan_as_in_the_seed() -> None:
     assert resolve_request(pool(), "x", None, timeout_seconds=None).permission_mode is (
-        PermissionMode.PLAN
+        CliPermissionMode.PLAN
     )
 
 

@@ -62,6 +62,14 @@ def test_a_failed_pod_is_deleted_and_its_index_waits_while_backing_off() -> None
     assert plan_slots(1, [], now=0, backing_off=frozenset({0})).create == ()
 
 
+def test_a_failed_slot_is_not_replaced_under_another_index_meanwhile() -> None:
+    failed = SlotView(name="p-slot-0", index=0, phase="Failed")
+    assert plan_slots(1, [failed], now=0).create == ()
+    going = SlotView(name="p-slot-0", index=0, terminating=True)
+    assert plan_slots(1, [going], now=0, backing_off=frozenset({0})).create == ()
+    assert plan_slots(2, [failed], now=0).create == (1,)
+
+
 def test_slot_states_follow_pod_and_task() -> None:
     assert slot(0).state is SlotState.IDLE
     assert slot(0, task="t").state is SlotState.BUSY

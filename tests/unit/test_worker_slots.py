@@ -1,13 +1,9 @@
-"""What the pool worker counts as an idle slot (no API: the views are built from memory)."""
+"""What the pool worker's slot book counts as an idle slot (views are built from memory)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from claude_pool.api.pools import ClaudePool
-from claude_pool.controllers.state import ClusterState, PodView
-from claude_pool.runtime.settings import Settings
-from claude_pool.runtime.worker import PoolWorker
+from claude_pool.controllers.state import PodView
+from claude_pool.runtime.slotbook import SlotBook
 from claude_pool.slots.planning import SlotState
 
 
@@ -24,29 +20,31 @@ def pod(name: str, uid: str) -> PodView:
         restarts=0,
         draining=False,
         terminating=False,
-        template_hash=None,
-        waiting_reason=None,
-        waiting_message=None,
     )
 
 
-def worker() -> PoolWorker:
-    none: Any = None  # the views need no API client and no slot client
-    return PoolWorker(("n", "p"), ClusterState(), none, none, Settings())
-
-
 def test_a_pod_this_worker_deleted_is_never_idle_even_before_the_watch_says_so() -> None:
-    w = worker()
-    pool = ClaudePool.model_validate({"metadata": {"name": "p", "namespace": "n"}})
+    book = SlotBook()
     pods = {"p-slot-0": pod("p-slot-0", "a"), "p-slot-1": pod("p-slot-1", "b")}
-    w.deleted.add("b")
-    states = {v.name: v.state for v in w._slot_views(pool, pods)}
+    book.deleted.add("b")
+    states = {v.name: v.state for v in book.views(pods, {}, 0.0, credentials_ok=True)}
     assert states == {"p-slot-0": SlotState.IDLE, "p-slot-1": SlotState.TERMINATING}
 
 
 def test_the_deleted_set_forgets_pods_that_are_gone() -> None:
-    w = worker()
-    pool = ClaudePool.model_validate({"metadata": {"name": "p", "namespace": "n"}})
-    w.deleted.update({"a", "gone"})
-    w._slot_views(pool, {"p-slot-0": pod("p-slot-0", "a")})
-    assert w.deleted == {"a"}
+    book = SlotBook()
+    book.deleted.update({"a", "gone"})
+    book.views({"p-slot-0": pod("p-slot-0", "a")}, {}, 0.0, credentials_ok=True)
+    assert book.deleted == {"a"}
+
+
+def test_missing_credentials_make_every_slot_not_ready() -> None:
+    views = SlotBook().views({"p-slot-0": pod("p-slot-0", "a")}, {}, 0.0, credentials_ok=False)
+    assert [v.state for v in views] == [SlotState.STARTING]
+
+
+def test_a_slot_running_a_task_is_busy() -> None:
+    views = SlotBook().views(
+        {"p-slot-0": pod("p-slot-0", "a")}, {"p-slot-0": "t"}, 0.0, credentials_ok=True
+    )
+    assert [v.state for v in views] == [SlotState.BUSY]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from claude_pool.api.agent import PermissionMode
+from claude_pool.api.agent import CliPermissionMode
 
 PASSTHROUGH_NAMES = frozenset(
     {
@@ -43,9 +43,9 @@ SECRET_NAMES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def needs_sandbox_flag(euid: int, mode: PermissionMode | None) -> bool:
+def needs_sandbox_flag(euid: int, mode: CliPermissionMode | None) -> bool:
     """Whether the CLI needs IS_SANDBOX=1: only as root with bypassPermissions."""
-    return euid == 0 and mode is PermissionMode.BYPASS_PERMISSIONS
+    return euid == 0 and mode is CliPermissionMode.BYPASS_PERMISSIONS
 
 
 def cli_environment(

@@ -1,4 +1,4 @@
-"""Pure: the CLI's stream-json lines -> progress events, and the final line -> a `TaskResult`.
+"""Pure: the CLI's stream-json lines -> progress events, and the final line -> a `AgentResult`.
 
 Called by `runner.Runner` for every stdout line and once when the CLI has exited. The line
 shapes and error texts are those recorded in shared/notes/claude-cli.md (CLI 2.1.197).
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from claude_pool.api.agent import Failure, ProgressEvent, ProgressKind, TaskResult, Usage
+from claude_pool.api.agent import AgentResult, Failure, ProgressEvent, ProgressKind, Usage
 from claude_pool.api.failures import FailureReason
 
 TEXT_SNIPPET_CHARS = 500
@@ -240,7 +240,7 @@ class RunEnd:
 
 def build_result(
     seen: StreamObservation, end: RunEnd, *, requested_model: str | None, schema: bool
-) -> TaskResult:
+) -> AgentResult:
     """The task's result from everything the run showed. Pure."""
     line = seen.result_line
     model = seen.model or requested_model
@@ -253,7 +253,7 @@ def build_result(
             message = f"the CLI exited with code {end.exit_code} without a result line"
             last = end.stderr_tail.strip().splitlines()[-1:] if end.stderr_tail.strip() else []
             message += f": {last[0]}" if last else ""
-        return TaskResult(
+        return AgentResult(
             success=False,
             session_id=seen.session_id,
             turns=seen.turns,
@@ -274,7 +274,7 @@ def build_result(
         message = "the model did not answer with the structured output the JSON schema asks for"
     output = line.get("result")
     session_id = line.get("session_id")
-    return TaskResult(
+    return AgentResult(
         output=output if isinstance(output, str) else "",
         success=reason is None,
         session_id=session_id if isinstance(session_id, str) else seen.session_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from claude_pool.api.agent import Failure, ProgressEvent, TaskResult
+from claude_pool.api.agent import AgentResult, Failure, ProgressEvent
 
 REDACTED = "[REDACTED]"
 MIN_SECRET_CHARS = 8
@@ -45,7 +45,7 @@ class Redactor:
             return event
         return event.model_copy(update={"text": self.scrub(event.text)})
 
-    def scrub_result(self, result: TaskResult) -> TaskResult:
+    def scrub_result(self, result: AgentResult) -> AgentResult:
         failure: Failure | None = None
         if result.failure is not None:
             failure = result.failure.model_copy(

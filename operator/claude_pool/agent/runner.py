@@ -1,4 +1,4 @@
-"""Runs the Claude CLI for one task and turns what it prints into a `TaskResult`.
+"""Runs the Claude CLI for one task and turns what it prints into a `AgentResult`.
 
 Called by `slot.Slot`, one run at a time. The CLI gets a new process group
 (start_new_session), the prompt on stdin from a regular file (see `argv`), the task's working
@@ -28,11 +28,11 @@ from claude_pool.agent.events import RunEnd, StreamObservation, build_result
 from claude_pool.agent.redaction import Redactor
 from claude_pool.agent.settings import AgentSettings
 from claude_pool.api.agent import (
+    AgentResult,
     Failure,
     ProgressEvent,
     ProgressKind,
     TaskRequest,
-    TaskResult,
 )
 from claude_pool.api.failures import FailureReason
 
@@ -148,7 +148,7 @@ class Runner:
         workdir: Path,
         stop: StopSignal,
         on_progress: Callable[[ProgressEvent], None],
-    ) -> TaskResult:
+    ) -> AgentResult:
         """Run the CLI for `request` in `workdir` until it ends or `stop` is requested."""
         argv, env, files = await asyncio.to_thread(self.prepare, uid, request, workdir)
         try:
@@ -167,7 +167,7 @@ class Runner:
         files: RunFiles,
         stop: StopSignal,
         on_progress: Callable[[ProgressEvent], None],
-    ) -> TaskResult:
+    ) -> AgentResult:
         seen = StreamObservation()
         started = time.monotonic()
         try:
@@ -184,7 +184,7 @@ class Runner:
                 )
         except OSError as error:
             message = self.redactor.scrub(f"the CLI could not be started: {error}")
-            return TaskResult(
+            return AgentResult(
                 success=False,
                 failure=Failure(reason=FailureReason.CLI_CRASHED, message=message),
             )

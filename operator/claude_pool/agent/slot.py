@@ -18,12 +18,12 @@ from pathlib import Path
 from claude_pool.agent.runner import Runner, StopSignal
 from claude_pool.agent.store import TaskStore
 from claude_pool.api.agent import (
+    AgentResult,
+    AgentSlotState,
     Failure,
     ProgressEvent,
-    SlotState,
     SlotStatus,
     TaskRequest,
-    TaskResult,
     TaskState,
     TaskStatus,
 )
@@ -106,7 +106,7 @@ class Slot:
         if self.current is not None:
             uids.add(self.current.uid)
         return SlotStatus(
-            state=SlotState.BUSY if self.current else SlotState.IDLE,
+            state=AgentSlotState.BUSY if self.current else AgentSlotState.IDLE,
             current_task=self.current.uid if self.current else None,
             tasks=sorted(uids),
             agent_version=self.agent_version,
@@ -144,7 +144,7 @@ class Slot:
         try:
             result = await self.runner.run(run.uid, run.request, workdir, run.stop, run.add)
         except Exception as error:  # a bug must still end the task, not wedge the slot
-            result = TaskResult(
+            result = AgentResult(
                 success=False,
                 failure=Failure(reason=FailureReason.CLI_CRASHED, message=f"agent error: {error}"),
             )
@@ -217,7 +217,7 @@ class Slot:
         await asyncio.shield(run.task)
 
 
-def describe(result: TaskResult) -> str:
+def describe(result: AgentResult) -> str:
     """A one-line summary of a result for the log."""
     cost = f"cost ${result.cost_microdollars / 1_000_000:.6f} ({result.cost_microdollars} µ$)"
     figures = f"{result.turns} turns, {cost}, {result.duration_ms / 1000:.2f} s"

@@ -20,8 +20,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from claude_pool.api.agent import (
+    AgentResult,
     Failure,
-    TaskResult,
     TaskState,
     TaskStatus,
     is_valid_task_uid,
@@ -122,7 +122,7 @@ def interrupted(status: TaskStatus, now: datetime, message: str) -> TaskStatus:
         update={
             "state": TaskState.FAILED,
             "finished_at": now,
-            "result": TaskResult(
+            "result": AgentResult(
                 success=False,
                 failure=Failure(reason=FailureReason.INTERRUPTED, message=message),
             ),

@@ -1,7 +1,7 @@
 """Wire models of the slot agent's HTTP API, shared by the operator (client) and the agent.
 
 The operator resolves a task's configuration (pool < slot < task) into a `TaskRequest` and
-sends it with `PUT /v1/tasks/{uid}`; the agent answers with `TaskStatus` (and a `TaskResult`
+sends it with `PUT /v1/tasks/{uid}`; the agent answers with `TaskStatus` (and an `AgentResult`
 once the CLI has finished), `SlotStatus` for `GET /v1/slot`, and streams `ProgressEvent`s.
 All JSON is camelCase. Requests reject unknown fields so that a typo is a 400, not a silently
 ignored option. Money is integer microdollars; there are no floats on the wire.
@@ -61,8 +61,9 @@ class RequestModel(WireModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class PermissionMode(StrEnum):
-    """The CLI's `--permission-mode` choices."""
+class CliPermissionMode(StrEnum):
+    """Every `--permission-mode` the CLI knows (the agent's contract). The CRDs accept fewer:
+    `api.claude.PermissionMode` leaves `auto` out; the resolver maps one onto the other."""
 
     DEFAULT = "default"
     ACCEPT_EDITS = "acceptEdits"
@@ -72,8 +73,9 @@ class PermissionMode(StrEnum):
     AUTO = "auto"
 
 
-class Effort(StrEnum):
-    """The CLI's `--effort` levels."""
+class CliEffort(StrEnum):
+    """Every `--effort` level the CLI knows (the agent's contract). The CRDs accept fewer:
+    `api.claude.Effort` leaves `xhigh` out; the resolver maps one onto the other."""
 
     LOW = "low"
     MEDIUM = "medium"
@@ -95,13 +97,13 @@ class TaskRequest(RequestModel):
     prompt: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS)]
     model: ShortStr | None = None
     fallback_model: ShortStr | None = None
-    permission_mode: PermissionMode | None = None
+    permission_mode: CliPermissionMode | None = None
     max_turns: Annotated[int, Field(ge=1, le=10_000)] | None = None
     allowed_tools: Annotated[list[ToolSpec], Field(max_length=256)] = []
     disallowed_tools: Annotated[list[ToolSpec], Field(max_length=256)] = []
     tools: Annotated[list[ToolSpec], Field(max_length=256)] | None = None
     """Built-in tools to offer; `[]` offers none, absent keeps the CLI's default set."""
-    effort: Effort | None = None
+    effort: CliEffort | None = None
     append_system_prompt: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)] | None = None
     context: Annotated[list[ContextEntry], Field(max_length=256)] = []
     json_schema: dict[str, Any] | None = None
@@ -165,8 +167,9 @@ class Failure(WireModel):
     stderr_tail: str = ""
 
 
-class TaskResult(WireModel):
-    """The outcome of one CLI run."""
+class AgentResult(WireModel):
+    """The outcome of one CLI run, as the agent reports it (the status keeps it as
+    `api.results.TaskResult`)."""
 
     output: str = ""
     success: bool
@@ -192,10 +195,10 @@ class TaskStatus(WireModel):
     state: TaskState
     started_at: datetime
     finished_at: datetime | None = None
-    result: TaskResult | None = None
+    result: AgentResult | None = None
 
 
-class SlotState(StrEnum):
+class AgentSlotState(StrEnum):
     """Whether the slot is running a task."""
 
     IDLE = "idle"
@@ -205,7 +208,7 @@ class SlotState(StrEnum):
 class SlotStatus(WireModel):
     """The answer to GET /v1/slot."""
 
-    state: SlotState
+    state: AgentSlotState
     current_task: str | None = None
     tasks: list[str] = []
     """Uids of every task the agent still holds (running, or finished and not acknowledged)."""

@@ -1,11 +1,12 @@
 """The pool's money: admission against the limit, reservations, and exactly-once commits.
 
-Pure integer arithmetic in microdollars; called by the dispatcher. Spend is an accumulator in
-the pool's status; a task's cost is committed to it once: the uid joins a bounded ring of
+Pure integer arithmetic in microdollars; called by the dispatcher (`admit`, `reserve`) and
+the pool worker's spend book (`commit`). Spend is an accumulator in the pool's status; a
+run's cost is committed to it once: its key (`<task uid>/<attempt>`) joins a bounded ring of
 recent commits written in the same status update, so a commit retried after an operator
 crash (the task's own status not yet written) is recognised and not counted twice.
-Reservations are not stored: they are the caps of the tasks currently assigned, recomputed
-from the task store after a restart.
+Reservations are not stored: they are the caps of the runs the worker follows, recomputed
+from them after a restart.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from claude_pool.api.money import format_dollars
 from claude_pool.api.pools import MAX_RECENT_COMMITS
 
 RECENT_COMMITS = MAX_RECENT_COMMITS
-"""How many committed task uids the pool remembers (more than slots can finish at once)."""
+"""How many commit keys the pool remembers (more than slots can finish at once)."""
 
 
 class Admission(StrEnum):
@@ -66,9 +67,6 @@ class Ledger:
     def reserve(self, amount: int) -> Ledger:
         return Ledger(self.limit, self.spent, self.reserved + amount)
 
-    def release(self, amount: int) -> Ledger:
-        return Ledger(self.limit, self.spent, max(0, self.reserved - amount))
-
 
 def reservation_for(task_cap: int | None, pool_default: int | None) -> int:
     """What a task holds while it runs: its own cap, else the pool's default, else nothing."""
@@ -84,11 +82,11 @@ class Commit:
     spent: int
     recent: tuple[str, ...]
     counted: tuple[str, ...]
-    """uids whose cost was added now (others were already in the ring)."""
+    """Keys whose cost was added now (others were already in the ring)."""
 
 
 def commit(spent: int, recent: tuple[str, ...], costs: dict[str, int]) -> Commit:
-    """Add each task's cost once; `recent` is the ring of uids already committed."""
+    """Add each run's cost once; `recent` is the ring of keys already committed."""
     seen = set(recent)
     counted: list[str] = []
     for uid, cost in costs.items():

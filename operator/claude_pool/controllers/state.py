@@ -1,9 +1,11 @@
 """The operator's in-memory view of its objects, fed by kopf's watch events.
 
-The kopf event handlers (`controllers.handlers`) call `upsert_*`/`delete_*`; the pool workers
-(`runtime`) read snapshots and are woken through `on_change(namespace, pool)`. Finished tasks
-are kept as small records (no spec, no result) so that thousands of them cost little memory.
-Nothing here writes to the API.
+The kopf event handlers (`controllers.handlers`) call `upsert_*`/`delete_*`; the operator
+(`runtime.operator`) registers a listener that is called with the pool's key on every change
+and wakes that pool's worker, which reads snapshots from here. A pool whose body does not
+parse is kept in `invalid_pools` with the error (the operator reports it with a Warning
+Event). Finished tasks are kept as small records (no spec, no result) so that thousands of
+them cost little memory. Nothing here writes to the API.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ class TaskView:
     def key(self) -> PoolKey:
         return (self.namespace, self.pool)
 
+    def owner(self) -> dict[str, str]:
+        """The task as an ownerReference's identity (owner references carry no namespace)."""
+        return {k: v for k, v in self.involved().items() if k != "namespace"}
+
     def involved(self) -> dict[str, str]:
         """The task as an Event's involvedObject."""
         return {
@@ -85,9 +91,15 @@ class PodView:
     restarts: int
     draining: bool
     terminating: bool
-    template_hash: str | None
-    waiting_reason: str | None
-    waiting_message: str | None
+
+
+@dataclass(frozen=True)
+class InvalidPool:
+    """A ClaudePool whose body the models refuse (it passed the CRD's own validation)."""
+
+    uid: str
+    resource_version: str
+    error: str
 
 
 def task_view(body: Mapping[str, Any]) -> TaskView:
@@ -158,7 +170,6 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
     status = body.get("status") or {}
     conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
     containers = status.get("containerStatuses") or [{}]
-    waiting = (containers[0].get("state") or {}).get("waiting") or {}
     annotations = meta.get("annotations") or {}
     return PodView(
         name=meta["name"],
@@ -172,9 +183,6 @@ def pod_view(body: Mapping[str, Any]) -> PodView | None:
         restarts=int(containers[0].get("restartCount") or 0),
         draining=DRAINING_ANNOTATION in annotations,
         terminating=meta.get("deletionTimestamp") is not None,
-        template_hash=annotations.get("claudepool.io/template-hash"),
-        waiting_reason=waiting.get("reason"),
-        waiting_message=waiting.get("message"),
     )
 
 
@@ -188,6 +196,8 @@ class ClusterState:
         self.tasks_by_pool: dict[PoolKey, set[str]] = defaultdict(set)
         self.pods: dict[PoolKey, dict[str, PodView]] = defaultdict(dict)
         self.listeners: list[Callable[[PoolKey], None]] = []
+        self.invalid_pools: dict[PoolKey, InvalidPool] = {}
+        """Pools whose body did not parse."""
         self.first_seen: dict[str, float] = {}
         """When (time.monotonic) this process first saw each task: dispatch latency's start."""
 
@@ -195,21 +205,26 @@ class ClusterState:
         for listener in self.listeners:
             listener(key)
 
-    def upsert_pool(self, body: Mapping[str, Any]) -> ClaudePool | str:
-        """Store the pool; returns the model, or the validation error text."""
+    def upsert_pool(self, body: Mapping[str, Any]) -> None:
+        """Store the pool; an invalid one is recorded in `invalid_pools` instead."""
         meta = body.get("metadata", {})
         key = (meta.get("namespace", ""), meta.get("name", ""))
         try:
             pool = ClaudePool.model_validate(dict(body))
         except ValidationError as exc:
-            return str(exc)[:1000]
+            self.invalid_pools[key] = InvalidPool(
+                meta.get("uid", ""), meta.get("resourceVersion", ""), str(exc)[:1000]
+            )
+            self._changed(key)
+            return
+        self.invalid_pools.pop(key, None)
         self.pools[key] = pool
         self.pool_versions[key] = meta.get("resourceVersion", "")
         self._changed(key)
-        return pool
 
     def delete_pool(self, namespace: str, name: str) -> None:
         self.pools.pop((namespace, name), None)
+        self.invalid_pools.pop((namespace, name), None)
         self._changed((namespace, name))
 
     def upsert_task(self, body: Mapping[str, Any]) -> TaskView:

@@ -15,7 +15,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
-from claude_pool.api.agent import TaskResult
+from claude_pool.api.agent import AgentResult
 from claude_pool.slots.planning import SlotState
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def observe_dispatch_latency(key: PoolKey, first_seen: float | None) -> None:
         DISPATCH_LATENCY.labels(*key).observe(max(0.0, time.monotonic() - first_seen))
 
 
-def record_result(key: PoolKey, result: TaskResult, seconds: float) -> None:
+def record_result(key: PoolKey, result: AgentResult, seconds: float) -> None:
     outcome = "succeeded" if result.success else "failed"
     reason = result.failure.reason.value if result.failure else ""
     TASKS_FINISHED.labels(*key, outcome, reason).inc()

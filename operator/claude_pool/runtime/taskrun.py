@@ -1,6 +1,7 @@
 """Following one task's run on its slot, from start (or re-attach) to its final result.
 
-Called by the pool worker, one asyncio task per running task. It starts the run
+Called by the pool worker's run table (`runtime.runs`, its one call site), one asyncio
+task per running task. It starts the run
 (idempotent `PUT`, keyed by the task's uid) or, after an operator restart, asks the slot
 what became of it; then it reads the progress stream until the result arrives and reports
 exactly one `Outcome`. It writes nothing to the API itself: progress goes to a callback
@@ -10,11 +11,11 @@ exactly one `Outcome`. It writes nothing to the API itself: progress goes to a c
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from claude_pool.api.agent import ProgressEvent, TaskRequest, TaskState, TaskStatus
+from claude_pool.runtime.clock import SYSTEM_CLOCK, Clock
 from claude_pool.slots.client import SlotBusy, SlotClient, SlotError, SlotUnreachable
 
 
@@ -57,9 +58,10 @@ async def follow(
     on_started: Callable[[], Awaitable[None]],
     on_progress: Callable[[ProgressEvent], Awaitable[None]],
     unreachable_after: float,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Outcome:
     """Start (request given) or re-attach to (request None) task `uid`, and await its end."""
-    deadline = time.monotonic() + unreachable_after
+    deadline = clock.monotonic() + unreachable_after
     delay = 0.2
     started = request is None
     while True:
@@ -79,12 +81,12 @@ async def follow(
                 if isinstance(item, TaskStatus):
                     return Finished(item)
                 await on_progress(item)
-                deadline = time.monotonic() + unreachable_after
+                deadline = clock.monotonic() + unreachable_after
             # the stream ended without a result: ask again
         except SlotBusy as exc:
             return Lost(f"slot busy with another task: {exc}")
         except (SlotUnreachable, SlotError) as exc:
-            if time.monotonic() >= deadline:
+            if clock.monotonic() >= deadline:
                 return Lost(f"slot agent unreachable for {unreachable_after:g}s: {exc}")
         await asyncio.sleep(delay)
         delay = min(delay * 2, 2.0)

@@ -1,45 +1,94 @@
 """One pool's worker: a level-based loop that reconciles slots and dispatches tasks.
 
 Started by `runtime.operator` per ClaudePool and woken by watch events (or every
-`resync_seconds`). Each cycle compares desired and actual state and acts:
-1. support objects: the agent-token Secret and the permission-less ServiceAccount;
-2. results that arrived: their costs are committed to the pool's spend in one status write
-   (exactly once, through the ledger's ring of recent commits), then each task's result is
-   written, an Event recorded and the slot told to drop the result;
-3. lost slots (pod gone, replaced, or agent silent): the task is retried on another slot
-   (attempts counted and bounded) or fails with SlotLost; cancels and deleted tasks are
-   passed to their slots;
-4. the scale plan (create, delete, drain) from `slots.planning`;
-5. dispatch: the queue is scheduled against idle slots and the budget; each assignment is
-   written with optimistic concurrency before the slot is told, then followed by a
-   `taskrun.follow` task;
-6. the pool's status, written when it changed (count-only changes at a bounded rate).
-The steps live in mixins: `scaling` (1, 4), `recording` (2), `supervising` (3),
-`assigning` (5); `workerbase` holds the shared state and the status write (6).
+`resync_seconds`). The worker owns a few collaborators, each the one owner of its state:
+- `runs` (`runtime.runs.RunTable`): the followed runs and the outcomes waiting to be recorded;
+- `book` (`runtime.spending.SpendBook`): spend and the ring of recent commits;
+- `writer` (`runtime.statuswriting.StatusWriter`): task patches, pool status (debounced);
+- `announcer` (`runtime.announcing.Announcer`): Events and acknowledgements, in the background;
+- `support` (`runtime.support.Support`): the agent token and the credentials' state;
+- `slotbook` (`runtime.slotbook.SlotBook`): backoffs, drain starts, replaced and deleted pods;
+- `sweep` (`runtime.sweeping.OrphanSweep`): which pods were asked for orphans.
+Each cycle calls the steps in order, each in its own module and given what it needs:
+1. `support.ensure`: support objects and credentials;
+2. `recording.collect`, a forced pool status write (the cost commit), `recording.record`;
+3. `supervising.supervise`, then `sweeping.OrphanSweep.sweep`;
+4. `scaling.scale`: the scale plan;
+5. `assigning.dispatch`: the queue onto idle slots;
+6. `reporting.report`: the pool's status, written when it changed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 
+from claude_pool.api.pools import ClaudePool
+from claude_pool.controllers.state import ClusterState, PodView, PoolKey, TaskView
+from claude_pool.kube.client import Kube
 from claude_pool.runtime import metrics
-from claude_pool.runtime.assigning import AssignMixin
-from claude_pool.runtime.recording import RecordingMixin
-from claude_pool.runtime.scaling import ScalingMixin
-from claude_pool.runtime.supervising import SupervisionMixin
-from claude_pool.runtime.workerbase import (
-    Completion,
-    Run,
-    utcnow,
-)
+from claude_pool.runtime.announcing import Announcer
+from claude_pool.runtime.assigning import dispatch
+from claude_pool.runtime.clock import SYSTEM_CLOCK, Clock
+from claude_pool.runtime.recording import collect, record
+from claude_pool.runtime.reporting import report
+from claude_pool.runtime.runs import RunTable
+from claude_pool.runtime.scaling import scale
+from claude_pool.runtime.settings import Settings
+from claude_pool.runtime.slotbook import SlotBook
+from claude_pool.runtime.spending import SpendBook
+from claude_pool.runtime.statuswriting import StatusWriter
+from claude_pool.runtime.supervising import supervise
+from claude_pool.runtime.support import Support
+from claude_pool.runtime.sweeping import OrphanSweep
+from claude_pool.slots.client import SlotClient
+from claude_pool.slots.planning import SlotView
 
 log = logging.getLogger("claude_pool.worker")
 
 
-class PoolWorker(ScalingMixin, RecordingMixin, SupervisionMixin, AssignMixin):
-    """Reconciles one pool; see the module docstring for the cycle."""
+class PoolWorker:
+    """Reconciles one pool; see the module docstring for the collaborators and the cycle."""
+
+    def __init__(
+        self,
+        key: PoolKey,
+        state: ClusterState,
+        kube: Kube,
+        slots: SlotClient,
+        settings: Settings,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.key = key
+        self.state = state
+        self.kube = kube
+        self.slots = slots
+        self.settings = settings
+        self.clock = clock
+        self.wake = asyncio.Event()
+        self.runs = RunTable(
+            slots,
+            clock,
+            wake=self.wake.set,
+            unreachable_after=settings.agent_unreachable_seconds,
+            progress_interval=settings.progress_interval_seconds,
+        )
+        self.book = SpendBook()
+        self.writer = StatusWriter(
+            key,
+            state,
+            kube,
+            clock,
+            wake=self.wake.set,
+            min_interval=settings.pool_status_min_interval_seconds,
+        )
+        self.announcer = Announcer(kube, slots, clock)
+        self.support = Support(key, kube, clock)
+        self.slotbook = SlotBook()
+        self.sweep = OrphanSweep()
+        self._stopped = False
 
     async def run(self) -> None:
         while not self._stopped:
@@ -58,32 +107,105 @@ class PoolWorker(ScalingMixin, RecordingMixin, SupervisionMixin, AssignMixin):
 
     async def stop(self) -> None:
         self._stopped = True
-        for run in list(self.runs.values()):
-            if run.task is not None:
-                run.task.cancel()
-        self.runs.clear()
+        self.runs.stop()
+        self.writer.stop()
 
     async def cycle(self) -> bool:
+        """One reconcile pass; False when the pool is gone."""
         pool = self.state.pools.get(self.key)
         if pool is None:
             return False
-        now = utcnow()
-        if self.support_for != pool.metadata.uid:
-            await self._ensure_support(pool)
-        await self._check_credentials(pool)
-        self._init_ledger(pool)
+        now = self.clock.now()
+        await self.support.ensure(pool)
+        self.book.load(pool)
+        token, writer, announcer, runs = self.support.token, self.writer, self.announcer, self.runs
         pods = {p.name: p for p in self.state.pool_pods(self.key)}
         tasks = self.state.pool_tasks(self.key)
-        await self._record_completions(pool, tasks, pods, now)
+        collected = collect(runs, self.book)
+        if collected.committed:
+            await self._report(pool, self._views(pods), tasks, now, force=True)
+        await record(
+            pool,
+            collected,
+            tasks,
+            pods,
+            now,
+            token=token,
+            runs=runs,
+            kube=self.kube,
+            writer=writer,
+            announcer=announcer,
+            clock=self.clock,
+            output_limit=self.settings.output_status_limit,
+        )
         tasks = self.state.pool_tasks(self.key)
-        await self._supervise_runs(pool, tasks, pods, now)
-        views = self._slot_views(pool, pods)
-        await self._apply_plan(pool, views, pods)
-        views = self._slot_views(pool, pods)
-        await self._dispatch(pool, tasks, views, now)
-        await self._write_status(pool, views, tasks, now, force=False)  # commits wrote already
-        metrics.observe_pool(self.key, views, tasks, len(self.runs))
+        await supervise(
+            pool,
+            tasks,
+            pods,
+            now,
+            token=token,
+            state=self.state,
+            runs=runs,
+            slots=self.slots,
+            writer=writer,
+            announcer=announcer,
+        )
+        await self.sweep.sweep(tasks, pods, token=token, runs=runs, slots=self.slots)
+        await scale(
+            pool,
+            self._views(pods),
+            pods,
+            self.clock.monotonic(),
+            book=self.slotbook,
+            kube=self.kube,
+            announcer=announcer,
+            settings=self.settings,
+        )
+        views = self._views(pods)
+        await dispatch(
+            pool,
+            tasks,
+            views,
+            self.book.ledger(pool, runs.reserved()),
+            now,
+            token=token,
+            credentials_problem=self.support.problem,
+            state=self.state,
+            runs=runs,
+            writer=writer,
+            announcer=announcer,
+        )
+        await self._report(pool, views, tasks, now, force=False)  # commits wrote already
+        metrics.observe_pool(self.key, views, tasks, len(runs))
         return True
 
+    def _views(self, pods: dict[str, PodView]) -> list[SlotView]:
+        return self.slotbook.views(
+            pods,
+            self.runs.busy_slots(),
+            self.clock.monotonic(),
+            credentials_ok=self.support.problem is None,
+        )
 
-__all__ = ["Completion", "PoolWorker", "Run"]
+    async def _report(
+        self,
+        pool: ClaudePool,
+        views: list[SlotView],
+        tasks: list[TaskView],
+        now: dt.datetime,
+        *,
+        force: bool,
+    ) -> None:
+        await report(
+            pool,
+            views,
+            tasks,
+            now,
+            book=self.book,
+            reserved=self.runs.reserved(),
+            slotbook=self.slotbook,
+            credentials_problem=self.support.problem,
+            writer=self.writer,
+            force=force,
+        )

@@ -13,7 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from claude_pool.api.reasons import TaskReason
 from claude_pool.budget.ledger import Admission, Ledger
+
+_WAIT_REASON = {
+    Admission.EXHAUSTED: TaskReason.BUDGET_EXHAUSTED,
+    Admission.INSUFFICIENT: TaskReason.INSUFFICIENT_BUDGET,
+}
 
 
 class Verdict(StrEnum):
@@ -42,7 +48,9 @@ class Decision:
     task: QueuedTask
     verdict: Verdict
     slot: str | None = None
-    reason: str = ""
+    reason: TaskReason | None = None
+    """Why the task waits (WaitForBudget, Suspended); None when it is assigned or only waits
+    for a slot (which writes nothing: the pool's queue counts show it)."""
     message: str = ""
 
 
@@ -52,8 +60,8 @@ def queue_order(tasks: list[QueuedTask]) -> list[QueuedTask]:
 
 def schedule(
     tasks: list[QueuedTask], idle_slots: list[str], ledger: Ledger, *, suspended: bool
-) -> tuple[list[Decision], Ledger]:
-    """Decisions for every queued task, and the ledger with the new reservations."""
+) -> list[Decision]:
+    """A decision for every queued task (assignments reserve money as they go)."""
     decisions: list[Decision] = []
     slots = list(idle_slots)
     for task in queue_order(tasks):
@@ -62,26 +70,21 @@ def schedule(
                 Decision(
                     task,
                     Verdict.SUSPENDED,
-                    reason="PoolSuspended",
+                    reason=TaskReason.POOL_SUSPENDED,
                     message="the pool is suspended (spec.suspend): nothing new starts",
                 )
             )
             continue
         admission, message = ledger.admit(task.reservation)
         if admission is not Admission.ADMITTED:
-            decisions.append(Decision(task, Verdict.WAIT_FOR_BUDGET, None, admission, message))
+            decisions.append(
+                Decision(task, Verdict.WAIT_FOR_BUDGET, None, _WAIT_REASON[admission], message)
+            )
             continue
         if not slots:
-            decisions.append(
-                Decision(
-                    task,
-                    Verdict.WAIT_FOR_SLOT,
-                    reason="WaitingForSlot",
-                    message="all slots are busy",
-                )
-            )
+            decisions.append(Decision(task, Verdict.WAIT_FOR_SLOT, message="all slots are busy"))
             continue
         slot = slots.pop(0)
         ledger = ledger.reserve(task.reservation)
-        decisions.append(Decision(task, Verdict.ASSIGN, slot, "Assigned", message))
-    return decisions, ledger
+        decisions.append(Decision(task, Verdict.ASSIGN, slot, message=message))
+    return decisions

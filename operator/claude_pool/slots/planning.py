@@ -1,17 +1,17 @@
 """Which slot pods to create, delete, drain or keep: the pool's level-based scale plan.
 
-Pure; called by the pool controller each cycle with a snapshot of the pool's pods (as
-`SlotView`s) and the desired count (spec.slots, or 0 while the pool is being deleted).
-Rules: scale-down removes idle slots first (highest index first) and marks busy ones
-draining: a draining slot gets no new task and is deleted once idle, or when its drain
-deadline passes (settings). Failed pods are deleted so that they are recreated; a slot
-index whose replacement is backing off is not recreated yet. Scale-up first takes back
-draining slots, then creates the lowest free indices.
+Pure; called by the pool worker's scale step (`runtime.scaling`) each cycle with a snapshot
+of the pool's pods (as `SlotView`s) and the desired count (spec.slots). Rules: scale-down
+removes idle slots first (highest index first) and marks busy ones draining: a draining slot
+gets no new task and is deleted once idle, or when its drain bound passes. Failed pods are
+deleted so that they are recreated at the same index after a backoff: while that index backs
+off it is not recreated, and no other index is created in its place. Scale-up first takes
+back draining slots, then creates the lowest free indices.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -66,11 +66,6 @@ class SlotPlan:
     delete: tuple[str, ...] = ()
     drain: tuple[str, ...] = ()
     undrain: tuple[str, ...] = ()
-    reasons: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.create or self.delete or self.drain or self.undrain)
 
 
 def drain_bound(pool_value: float, operator_bound: float) -> float:
@@ -91,23 +86,15 @@ def plan_slots(
     delete: list[str] = []
     drain: list[str] = []
     undrain: list[str] = []
-    reasons: dict[str, str] = {}
     live = [s for s in slots if s.state is not SlotState.TERMINATING]
     for slot in live:
-        if slot.state is SlotState.UNHEALTHY:
+        drained = slot.task is None or (
+            drain_timeout > 0
+            and slot.draining_since is not None
+            and now - slot.draining_since >= drain_timeout
+        )
+        if slot.state is SlotState.UNHEALTHY or (slot.state is SlotState.DRAINING and drained):
             delete.append(slot.name)
-            reasons[slot.name] = f"pod phase {slot.phase}"
-        elif slot.state is SlotState.DRAINING:
-            if slot.task is None:
-                delete.append(slot.name)
-                reasons[slot.name] = "drained"
-            elif (
-                drain_timeout > 0
-                and slot.draining_since is not None
-                and now - slot.draining_since >= drain_timeout
-            ):
-                delete.append(slot.name)
-                reasons[slot.name] = f"drain timeout ({drain_timeout:g}s) passed"
     serving = [s for s in live if s.state not in (SlotState.UNHEALTHY, SlotState.DRAINING)]
     excess = len(serving) - desired
     if excess > 0:
@@ -116,10 +103,8 @@ def plan_slots(
         for slot in order[:excess]:
             if slot.task is None:
                 delete.append(slot.name)
-                reasons[slot.name] = "scale down"
             else:
                 drain.append(slot.name)
-                reasons[slot.name] = "scale down (busy: draining)"
     create: list[int] = []
     if excess < 0:
         missing = -excess
@@ -132,11 +117,20 @@ def plan_slots(
             undrain.append(slot.name)
             missing -= 1
         taken = {s.index for s in slots}
+        # a failed slot's seat waits for its own index (recreated after the backoff)
+        replacing = {
+            s.index
+            for s in slots
+            if s.state is SlotState.UNHEALTHY
+            or (s.state is SlotState.TERMINATING and s.index in backing_off)
+        }
         index = 0
         while missing > 0:
             if index not in taken:
                 if index not in backing_off:
                     create.append(index)
                 missing -= 1
+            elif index in replacing:
+                missing -= 1
             index += 1
-    return SlotPlan(tuple(create), tuple(delete), tuple(drain), tuple(undrain), reasons)
+    return SlotPlan(tuple(create), tuple(delete), tuple(drain), tuple(undrain))

@@ -10,7 +10,7 @@ the budget cap is the task's own, else the reservation made for it under a pool 
 
 from __future__ import annotations
 
-from claude_pool.api.agent import ContextEntry, Effort, PermissionMode, TaskRequest
+from claude_pool.api.agent import CliEffort, CliPermissionMode, ContextEntry, TaskRequest
 from claude_pool.api.claude import ClaudeSettings, TaskOverrides
 from claude_pool.api.pools import ClaudePool
 
@@ -37,12 +37,12 @@ def resolve_request(
         prompt=prompt,
         model=task.model or base.model,
         fallback_model=task.fallback_model or base.fallback_model,
-        permission_mode=PermissionMode(mode.value) if mode else PermissionMode.PLAN,
+        permission_mode=CliPermissionMode(mode.value) if mode else CliPermissionMode.PLAN,
         max_turns=task.max_turns or base.max_turns,
         allowed_tools=[*(base.allowed_tools or []), *(task.allowed_tools or [])],
         disallowed_tools=list(task.disallowed_tools or base.disallowed_tools or []),
         tools=task.tools if task.tools is not None else base.tools,
-        effort=Effort(effort.value) if effort else None,
+        effort=CliEffort(effort.value) if effort else None,
         append_system_prompt="\n\n".join(system_parts) or None,
         context=[ContextEntry(key=k, value=v) for k, v in (pool.spec.context or {}).items()],
         json_schema=task.json_schema,

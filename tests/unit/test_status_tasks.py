@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from claude_pool.api.agent import Failure, TaskResult
+from claude_pool.api.agent import AgentResult, Failure
 from claude_pool.api.failures import FailureReason
 from claude_pool.api.tasks import ClaudeTaskStatus
-from claude_pool.scheduling import transitions
+from claude_pool.status import tasks as transitions
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -46,7 +46,7 @@ def test_assignment_counts_the_attempt_and_records_the_slot_pod() -> None:
 
 
 def test_a_failed_run_carries_its_classified_reason() -> None:
-    result = TaskResult(
+    result = AgentResult(
         success=False,
         cost_microdollars=7,
         failure=Failure(reason=FailureReason.OVERLOADED, message="529"),
@@ -65,14 +65,20 @@ def test_a_failed_run_carries_its_classified_reason() -> None:
 
 
 def test_long_output_goes_to_a_config_map_and_is_marked() -> None:
-    fields, kept = transitions.output_fields("é" * 50, 10, "t-output")
+    fields, whole = transitions.output_fields("é" * 50, 10, "t-output")
     assert fields == {
         "output": "é" * 10,
-        "outputTruncated": True,
-        "outputSize": 100,
-        "outputRef": "t-output",
+        "output_truncated": True,
+        "output_size": 100,
+        "output_ref": "t-output",
     }
-    assert kept == "é" * 50
-    short, none = transitions.output_fields("ok", 10, "t-output")
-    assert short == {"output": "ok", "outputSize": 2}
-    assert none is None
+    assert whole
+    short, needed = transitions.output_fields("ok", 10, "t-output")
+    assert short == {"output": "ok", "output_size": 2}
+    assert not needed
+
+
+def test_the_inline_output_never_exceeds_what_the_crd_allows() -> None:
+    fields, whole = transitions.output_fields("x" * 40_000, 10**6, "t-output")
+    assert len(fields["output"]) == 32768
+    assert whole

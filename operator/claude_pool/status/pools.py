@@ -1,9 +1,11 @@
-"""The pool's status, computed from its pods, tasks and ledger (pure).
+"""The pool's status, computed from its slot counts, tasks and money (pure).
 
 Called by the pool worker every cycle; the worker writes the result only when it differs
-from what it last wrote. Counts feed the printer columns and the scale subresource
-(`replicas`, `selector`); conditions say Ready, Degraded, BudgetExhausted and Suspended with
-reasons and numbers.
+from what it last wrote. The status is a `ClaudePoolStatus` dumped by
+`status.rendering.dump` (validated by the model the CRD is generated from); the facts are
+plain numbers, so this module needs neither the slot planner nor the ledger. Counts feed
+the printer columns and the scale subresource (`replicas`, `selector`); conditions say
+Ready, Degraded, BudgetExhausted and Suspended with reasons and numbers.
 """
 
 from __future__ import annotations
@@ -14,23 +16,39 @@ from typing import Any
 
 from claude_pool.api.conditions import Condition, ConditionStatus, PoolConditionType, set_condition
 from claude_pool.api.money import format_dollars
-from claude_pool.api.pools import ClaudePool
+from claude_pool.api.pools import BudgetStatus, ClaudePool, ClaudePoolStatus, QueueStatus
 from claude_pool.api.reasons import PoolReason
-from claude_pool.budget.ledger import Ledger
-from claude_pool.slots.planning import SlotState
+from claude_pool.status.rendering import dump
 
 T, F = ConditionStatus.TRUE, ConditionStatus.FALSE
+
+
+@dataclass(frozen=True)
+class SlotCounts:
+    """The pool's slot pods by what they can do (from the worker's slot views)."""
+
+    existing: int = 0
+    """Pods not terminating (the scale subresource's replicas)."""
+    idle: int = 0
+    busy: int = 0
+    draining: int = 0
+
+    @property
+    def ready(self) -> int:
+        return self.idle + self.busy + self.draining
 
 
 @dataclass(frozen=True)
 class PoolFacts:
     """Everything the status is computed from."""
 
-    slot_states: list[SlotState]
+    slots: SlotCounts
     pending: int
     waiting: int
     running: int
-    ledger: Ledger
+    limit: int | None
+    spent: int
+    reserved: int
     recent_commits: tuple[str, ...]
     selector: str
     credentials_problem: str | None = None
@@ -39,10 +57,10 @@ class PoolFacts:
 
 
 def pool_status(pool: ClaudePool, facts: PoolFacts, now: datetime) -> dict[str, Any]:
-    """The complete .status of the pool (as JSON), conditions updated in place of old ones."""
-    states = facts.slot_states
-    count = {s: states.count(s) for s in SlotState}
-    ready = count[SlotState.IDLE] + count[SlotState.BUSY] + count[SlotState.DRAINING]
+    """The complete .status of the pool (a merge patch), conditions updated in place of old
+    ones; `limitMicrodollars` is written as null when there is no limit (removing an old one)."""
+    slots = facts.slots
+    ready = slots.ready
     gen = pool.metadata.generation
     conditions: list[Condition] = list(pool.status.conditions)
     desired = pool.spec.slots
@@ -106,24 +124,24 @@ def pool_status(pool: ClaudePool, facts: PoolFacts, now: datetime) -> dict[str, 
             gen,
             now,
         )
-    ledger = facts.ledger
-    if ledger.limit is None:
+    limit, spent, reserved = facts.limit, facts.spent, facts.reserved
+    if limit is None:
         set_condition(
             conditions,
             PoolConditionType.BUDGET_EXHAUSTED,
             F,
             PoolReason.NO_LIMIT,
-            f"no limit; spent {ledger.spent} microdollars",
+            f"no limit; spent {spent} microdollars",
             gen,
             now,
         )
-    elif ledger.exhausted:
+    elif spent >= limit:
         set_condition(
             conditions,
             PoolConditionType.BUDGET_EXHAUSTED,
             T,
             PoolReason.LIMIT_REACHED,
-            f"spent {ledger.spent} of {ledger.limit} microdollars",
+            f"spent {spent} of {limit} microdollars",
             gen,
             now,
         )
@@ -133,12 +151,12 @@ def pool_status(pool: ClaudePool, facts: PoolFacts, now: datetime) -> dict[str, 
             PoolConditionType.BUDGET_EXHAUSTED,
             F,
             PoolReason.WITHIN_LIMIT,
-            f"spent {ledger.spent} of {ledger.limit} microdollars, {ledger.reserved} reserved",
+            f"spent {spent} of {limit} microdollars, {reserved} reserved",
             gen,
             now,
         )
     if pool.spec.suspend:
-        busy = count[SlotState.BUSY] + count[SlotState.DRAINING]
+        busy = slots.busy + slots.draining
         reason, message = (
             (PoolReason.DRAINING, f"suspended; {busy} slots still finish their task")
             if busy
@@ -149,23 +167,24 @@ def pool_status(pool: ClaudePool, facts: PoolFacts, now: datetime) -> dict[str, 
         set_condition(
             conditions, PoolConditionType.SUSPENDED, F, PoolReason.ACTIVE, "dispatching", gen, now
         )
-    return {
-        "observedGeneration": gen,
-        "replicas": len([s for s in states if s is not SlotState.TERMINATING]),
-        "readySlots": ready,
-        "idleSlots": count[SlotState.IDLE],
-        "busySlots": count[SlotState.BUSY],
-        "drainingSlots": count[SlotState.DRAINING],
-        "selector": facts.selector,
-        "queue": {"pending": facts.pending, "waiting": facts.waiting, "running": facts.running},
-        "budget": {
-            "limitMicrodollars": ledger.limit,
-            "spentMicrodollars": ledger.spent,
-            "reservedMicrodollars": ledger.reserved,
-            "spent": format_dollars(ledger.spent),
-            "recentCommits": list(facts.recent_commits),
-        },
-        "conditions": [
-            c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in conditions
-        ],
-    }
+    status = ClaudePoolStatus(
+        observed_generation=gen,
+        replicas=slots.existing,
+        ready_slots=ready,
+        idle_slots=slots.idle,
+        busy_slots=slots.busy,
+        draining_slots=slots.draining,
+        selector=facts.selector,
+        queue=QueueStatus(pending=facts.pending, waiting=facts.waiting, running=facts.running),
+        budget=BudgetStatus(
+            limit_microdollars=facts.limit,
+            spent_microdollars=facts.spent,
+            reserved_microdollars=facts.reserved,
+            spent=format_dollars(facts.spent),
+            recent_commits=list(facts.recent_commits),
+        ),
+        conditions=conditions,
+    )
+    body = dump(status)
+    body["budget"].setdefault("limitMicrodollars", None)  # no limit: remove an old one
+    return body

@@ -1,0 +1,68 @@
+"""Starting or re-attaching to one task's run: the request resolved, the callbacks wired.
+
+Shared by the dispatch step (a new assignment) and the supervising step (a task assigned
+before this process started). Resolves the pool defaults and task overrides into the
+agent's request, and hands the run to the run table, whose `follow` reads it to its end: the
+first report of the agent counts the dispatch latency and posts the Event Started, progress
+reports are written at most once per interval.
+"""
+
+from __future__ import annotations
+
+from claude_pool.api.agent import ProgressEvent
+from claude_pool.api.pools import ClaudePool
+from claude_pool.controllers.state import ClusterState, PodView, PoolKey, TaskView
+from claude_pool.runtime import metrics
+from claude_pool.runtime.announcing import Announcer, EventReason
+from claude_pool.runtime.runs import Run, RunTable, base_url
+from claude_pool.runtime.statuswriting import StatusWriter
+from claude_pool.runtime.taskrun import Target
+from claude_pool.status import tasks as transitions
+from claude_pool.workflows.resolving import resolve_request
+
+
+def start_run(
+    pool: ClaudePool,
+    task: TaskView,
+    pod: PodView,
+    run: Run,
+    *,
+    attach: bool,
+    token: str,
+    state: ClusterState,
+    runs: RunTable,
+    writer: StatusWriter,
+    announcer: Announcer,
+) -> None:
+    """Follow `run` of `task` on `pod`: start it, or (`attach`) find it on the slot."""
+    assert task.spec is not None
+    key: PoolKey = (task.namespace, task.pool)
+    request = resolve_request(
+        pool,
+        task.spec.prompt or "",
+        task.spec.config,
+        timeout_seconds=task.spec.timeout_seconds,
+        budget_cap=run.reservation if pool.spec.budget.limit_microdollars else None,
+    )
+
+    async def started() -> None:
+        metrics.observe_dispatch_latency(key, state.first_seen.get(task.uid))
+        announcer.event(task.involved(), EventReason.STARTED, f"running on slot {pod.name}")
+
+    async def progress(event: ProgressEvent) -> None:
+        if runs.progress_due(run):
+            await writer.patch_progress(task, transitions.progressed(event.turns))
+
+    def still_there() -> bool:
+        current = state.pods.get(key, {}).get(pod.name)
+        return key in state.pools and current is not None and current.uid == task.slot_uid
+
+    runs.follow(
+        run,
+        Target(base_url(pod), token),
+        request,
+        attach=attach,
+        on_started=started,
+        on_progress=progress,
+        still_there=still_there,
+    )
