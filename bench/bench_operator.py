@@ -77,7 +77,7 @@ from claude_pool.devenv.controlplane import ControlPlane  # noqa: E402
 from claude_pool.devenv.fakeapi import FakeAnthropicThread  # noqa: E402
 from claude_pool.devenv.localnode import LocalNode  # noqa: E402
 from claude_pool.devenv.operatorproc import OperatorProcess  # noqa: E402
-from claude_pool.scheduling import transitions  # noqa: E402
+from claude_pool.status import tasks as transitions  # noqa: E402
 from claude_pool.workflows.resolving import resolve_request  # noqa: E402
 from tests.builders import pool_manifest, task_manifest  # noqa: E402
 
