@@ -66,3 +66,26 @@ def test_the_reservation_caps_the_cli_when_the_task_sets_no_cap() -> None:
         == 900
     )
     assert resolve_request(pool(), "x", None, timeout_seconds=None).max_budget_microdollars is None
+
+
+SESSION = "0b7c5f4e-1111-4222-8333-444455556666"
+
+
+def test_a_fresh_session_is_the_default_even_when_the_slot_has_one() -> None:
+    assert (
+        resolve_request(
+            pool(), "x", None, timeout_seconds=None, slot_session=SESSION
+        ).resume_session_id
+        is None
+    )
+
+
+def test_resume_slot_resumes_the_slots_last_session_and_a_task_may_opt_out() -> None:
+    p = pool(sessionPolicy="resumeSlot")
+    req = resolve_request(p, "x", None, timeout_seconds=None, slot_session=SESSION)
+    assert req.resume_session_id == SESSION
+    fresh = TaskOverrides.model_validate({"sessionPolicy": "fresh"})
+    again = resolve_request(p, "x", fresh, timeout_seconds=None, slot_session=SESSION)
+    assert again.resume_session_id is None
+    unknown = resolve_request(p, "x", None, timeout_seconds=None, slot_session=None)
+    assert unknown.resume_session_id is None

@@ -272,3 +272,21 @@ async def test_a_failing_slot_is_recreated_only_after_its_backoff_which_doubles(
     await rig.cycle(worker)
     assert len(rig.kube.writes_of("create", "pods")) == 2
     await rig.stop()
+
+
+async def test_under_resume_slot_the_next_task_on_a_slot_resumes_its_last_session() -> None:
+    session = "0b7c5f4e-1111-4222-8333-444455556666"
+    rig = Rig(claude={"sessionPolicy": "resumeSlot"})
+    first = rig.task("a")
+    worker = rig.worker()
+    await rig.cycle(worker)
+    agent = rig.slots.agent(ip(0))
+    assert agent.requests[first].resume_session_id is None
+    done = AgentResult(output="ok", success=True, session_id=session, cost_microdollars=1)
+    agent.finish(first, done)
+    await rig.settle()
+    await rig.cycle(worker)
+    second = rig.task("b")
+    await rig.cycle(worker)
+    assert agent.requests[second].resume_session_id == session
+    await rig.stop()

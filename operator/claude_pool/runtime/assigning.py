@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from claude_pool.api.pools import ClaudePool
@@ -41,6 +41,7 @@ async def dispatch(
     now: dt.datetime,
     *,
     token: str | None,
+    sessions: Mapping[str, str],
     credentials_problem: str | None,
     state: ClusterState,
     runs: RunTable,
@@ -89,7 +90,7 @@ async def dispatch(
             generation=task.generation,
             now=now,
         )
-        run = runs.add(task.uid, pod.name, task.attempts + 1, reserved)  # holds the slot
+        run = runs.add(task.uid, pod, task.attempts + 1, reserved)  # holds the slot
         view = await writer.assign_task(task, patch)
         if view is None:
             runs.drop(task.uid)  # changed or deleted since we looked: the next cycle decides
@@ -101,6 +102,7 @@ async def dispatch(
             run,
             attach=False,
             token=token,
+            session=sessions.get(pod.uid),
             state=state,
             runs=runs,
             writer=writer,

@@ -4,7 +4,8 @@ Called by `runtime.worker`. `collect` takes the outcomes that arrived since the 
 from the run table and adds their costs to the spend book (keys `<uid>/<attempt>`; a key
 already in the ring adds nothing). The worker then writes the pool's status (forced: that
 write is the commit), and only then `record` writes each task's result (long output whole
-in an owned ConfigMap), posts an Event and tells the slot to drop the result. A crash
+in an owned ConfigMap), posts an Event and tells the slot to drop the result; a successful
+run's CLI session is remembered for its slot pod (sessionPolicy resumeSlot). A crash
 between the two writes leaves the result on the slot: collected again, it counts nothing
 twice. A run that ended because its slot went away is retried instead.
 """
@@ -15,10 +16,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from claude_pool.api.agent import AgentResult
+from claude_pool.api.agent import SESSION_ID_PATTERN, AgentResult
 from claude_pool.api.failures import FailureReason
 from claude_pool.api.pools import ClaudePool
 from claude_pool.controllers.state import PodView, TaskView
@@ -28,6 +30,7 @@ from claude_pool.runtime.announcing import Announcer, EventReason
 from claude_pool.runtime.clock import Clock
 from claude_pool.runtime.retrying import retry_or_fail
 from claude_pool.runtime.runs import Completion, RunTable, base_url
+from claude_pool.runtime.slotbook import SlotBook
 from claude_pool.runtime.spending import SpendBook
 from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.runtime.taskrun import Finished, Lost, NotStarted
@@ -35,6 +38,7 @@ from claude_pool.slots import outputs
 from claude_pool.status import tasks as transitions
 
 log = logging.getLogger("claude_pool.worker")
+SESSION = re.compile(SESSION_ID_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ async def record(
     *,
     token: str | None,
     runs: RunTable,
+    slotbook: SlotBook,
     kube: Kube,
     writer: StatusWriter,
     announcer: Announcer,
@@ -86,6 +91,8 @@ async def record(
         if isinstance(outcome, Finished) and outcome.status.result is not None:
             result = outcome.status.result
             metrics.record_result(key, result, clock.monotonic() - run.started)
+            if result.success and result.session_id and SESSION.fullmatch(result.session_id):
+                slotbook.sessions[run.slot_uid] = result.session_id
             if task is not None and live:
                 lost = _interrupted(result, pod)
                 if lost and not task.cancel:

@@ -35,6 +35,8 @@ class Run:
     slot: str
     attempt: int
     reservation: int
+    slot_uid: str
+    """The uid of the slot pod (a re-created pod of the same name is another slot)."""
     started: float
     """Monotonic time the run was created."""
     last_progress: float
@@ -96,10 +98,10 @@ class RunTable:
     def get(self, uid: str) -> Run | None:
         return self._runs.get(uid)
 
-    def add(self, uid: str, slot: str, attempt: int, reservation: int) -> Run:
-        """A new run: from now on it holds `slot` and `reservation`."""
+    def add(self, uid: str, pod: PodView, attempt: int, reservation: int) -> Run:
+        """A new run on `pod`: from now on it holds the slot and `reservation`."""
         now = self._clock.monotonic()
-        run = Run(uid, slot, attempt, reservation, started=now, last_progress=now)
+        run = Run(uid, pod.name, attempt, reservation, pod.uid, started=now, last_progress=now)
         self._runs[uid] = run
         return run
 

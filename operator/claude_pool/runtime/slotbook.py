@@ -2,9 +2,11 @@
 
 Owned by `runtime.worker.PoolWorker`; changed by the scale step. It keeps the backoff of
 failing slot indices, since when each slot drains, the slots replaced for restarting too
-often (the pool stays Degraded for a while after), and the uids of pods this worker deleted
-(terminating for it even before the watch says so). `views` turns the pool's pods into the
-`SlotView`s the pure planners and the dispatcher read.
+often (the pool stays Degraded for a while after), the uids of pods this worker deleted
+(terminating for it even before the watch says so), and the CLI session each pod's last
+successful run left (resumed under `sessionPolicy: resumeSlot`; forgotten with the pod, and
+on an operator restart). `views` turns the pool's pods into the `SlotView`s the pure
+planners and the dispatcher read.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class SlotBook:
         """slot name -> (why it was replaced, when): the pool stays Degraded for a while."""
         self.deleted: set[str] = set()
         """uids of pods this worker deleted."""
+        self.sessions: dict[str, str] = {}
+        """pod uid -> the CLI session its last successful run left (sessionPolicy resumeSlot)."""
 
     @property
     def degraded(self) -> str | None:
@@ -50,6 +54,8 @@ class SlotBook:
     ) -> list[SlotView]:
         """The pool's slots as the planners see them; `busy` maps slot name -> task uid."""
         self.deleted &= {pod.uid for pod in pods.values()}
+        live = {pod.uid for pod in pods.values()}
+        self.sessions = {uid: s for uid, s in self.sessions.items() if uid in live}
         views = []
         for pod in pods.values():
             if pod.draining:

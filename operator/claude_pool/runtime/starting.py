@@ -29,12 +29,16 @@ def start_run(
     *,
     attach: bool,
     token: str,
+    session: str | None,
     state: ClusterState,
     runs: RunTable,
     writer: StatusWriter,
     announcer: Announcer,
 ) -> None:
-    """Follow `run` of `task` on `pod`: start it, or (`attach`) find it on the slot."""
+    """Follow `run` of `task` on `pod`: start it, or (`attach`) find it on the slot.
+
+    `session` is the CLI session the pod's last successful run left (resumed when the
+    task's sessionPolicy is resumeSlot)."""
     assert task.spec is not None
     key: PoolKey = (task.namespace, task.pool)
     request = resolve_request(
@@ -42,6 +46,7 @@ def start_run(
         task.spec.prompt or "",
         task.spec.config,
         timeout_seconds=task.spec.timeout_seconds,
+        slot_session=session,
         budget_cap=run.reservation if pool.spec.budget.limit_microdollars else None,
     )
 

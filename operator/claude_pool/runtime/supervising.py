@@ -34,6 +34,7 @@ async def supervise(
     now: dt.datetime,
     *,
     token: str | None,
+    sessions: Mapping[str, str],
     state: ClusterState,
     runs: RunTable,
     slots: SlotClient,
@@ -58,7 +59,7 @@ async def supervise(
             continue
         if token is None or task.spec is None:
             continue
-        run = runs.add(task.uid, pod.name, task.attempts, reservation(pool, task))
+        run = runs.add(task.uid, pod, task.attempts, reservation(pool, task))
         start_run(
             pool,
             task,
@@ -66,6 +67,7 @@ async def supervise(
             run,
             attach=True,
             token=token,
+            session=sessions.get(pod.uid),
             state=state,
             runs=runs,
             writer=writer,

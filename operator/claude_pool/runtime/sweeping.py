@@ -48,6 +48,6 @@ class OrphanSweep:
                 if uid in runs or (task is not None and task.slot in (pod.name, None)):
                     continue
                 attempt = task.attempts if task is not None else 0
-                run = runs.add(uid, pod.name, attempt, reservation=0)
+                run = runs.add(uid, pod, attempt, reservation=0)
                 target = Target(base_url(pod), token)
                 runs.follow(run, target, None, attach=True, cancel_first=True)

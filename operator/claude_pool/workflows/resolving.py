@@ -5,13 +5,15 @@ Pure; called by the pool worker when it starts a task. The seed's rules
 allowed tools are the pool's then the task's (order kept); disallowed tools and tools are
 the task's, else the pool's; MCP servers merge by name with the task winning; the pool's
 shared context becomes the "Shared Context" section the agent appends to the system prompt;
-the budget cap is the task's own, else the reservation made for it under a pool limit.
+the budget cap is the task's own, else the reservation made for it under a pool limit;
+`sessionPolicy` (task > pool, default fresh) says whether the run resumes the slot's last
+session (`resumeSlot`, the seed's behaviour).
 """
 
 from __future__ import annotations
 
 from claude_pool.api.agent import CliEffort, CliPermissionMode, ContextEntry, TaskRequest
-from claude_pool.api.claude import ClaudeSettings, TaskOverrides
+from claude_pool.api.claude import ClaudeSettings, SessionPolicy, TaskOverrides
 from claude_pool.api.pools import ClaudePool
 
 
@@ -21,17 +23,21 @@ def resolve_request(
     overrides: TaskOverrides | None,
     *,
     timeout_seconds: int | None,
-    resume_session_id: str | None = None,
+    slot_session: str | None = None,
     budget_cap: int | None = None,
 ) -> TaskRequest:
     """The request that runs `prompt` on one of `pool`'s slots.
 
-    `budget_cap` is what the dispatcher reserved for the run: the CLI is stopped there
-    (--max-budget-usd), so a run never costs much more than its reservation."""
+    `slot_session` is the session the slot's last successful run left (None: unknown); it is
+    resumed only under `sessionPolicy: resumeSlot`. `budget_cap` is what the dispatcher
+    reserved for the run: the CLI is stopped there (--max-budget-usd), so a run never costs
+    much more than its reservation."""
     base: ClaudeSettings = pool.spec.claude
     task = overrides or TaskOverrides()
     mode = task.permission_mode or base.permission_mode
     effort = task.effort or base.effort
+    policy = task.session_policy or base.session_policy or SessionPolicy.FRESH
+    resume = slot_session if policy is SessionPolicy.RESUME_SLOT else None
     system_parts = [p for p in (base.append_system_prompt, task.append_system_prompt) if p]
     return TaskRequest(
         prompt=prompt,
@@ -48,6 +54,6 @@ def resolve_request(
         json_schema=task.json_schema,
         max_budget_microdollars=task.max_budget_microdollars or budget_cap or None,
         mcp_servers={**(base.mcp_servers or {}), **(task.mcp_servers or {})},
-        resume_session_id=resume_session_id,
+        resume_session_id=resume,
         timeout_seconds=timeout_seconds,
     )
