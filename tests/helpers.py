@@ -1,7 +1,9 @@
-"""Test helpers shared by all tiers: bounded waiting.
+"""Helpers shared by every test tier and the benchmarks: bounded waiting, the operator process.
 
-`eventually(fn, timeout)` polls until `fn()` is truthy and returns its value, or fails the
-test with a message saying what was awaited. Every wait in the suite goes through a bound.
+`eventually(fn, timeout)` polls until `fn()` is truthy and returns its value, or fails with
+an AssertionError saying what was awaited. Every wait in the suite and in bench/ goes
+through a bound. `operator_process` is `python -m claude_pool operator` watching one
+namespace (the integration tests pass `TEST_TIMINGS`, the benchmarks the defaults).
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
+
+from claude_pool.devenv.operatorproc import OperatorProcess
 
 T = TypeVar("T")
 
@@ -52,3 +57,21 @@ async def eventually_async(
             detail = f": {last_exc}" if last_exc else ""
             raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
         await asyncio.sleep(interval)
+
+
+TEST_TIMINGS = {
+    "resync_seconds": "2",
+    "agent_unreachable_seconds": "10",
+    "slot_backoff_seconds": "0.5",
+    "slot_termination_grace_seconds": "3",
+}
+"""Operator settings shortened for the integration tests."""
+
+
+def operator_process(
+    kubeconfig: Path, namespace: str, log: Path, *, start_timeout: float = 60.0, **settings: str
+) -> OperatorProcess:
+    """The operator watching `namespace`; `settings` are Settings fields (`resync_seconds="2"`)."""
+    return OperatorProcess(
+        kubeconfig, log, namespaces=[namespace], start_timeout=start_timeout, **settings
+    )

@@ -21,7 +21,8 @@ from claude_pool.devenv.clibin import claude_binary
 from claude_pool.devenv.controlplane import ControlPlane
 from claude_pool.devenv.fakeapi import FakeAnthropicThread
 from claude_pool.devenv.localnode import LocalNode
-from tests.integration.harness import Env, operator_process
+from tests.helpers import TEST_TIMINGS, operator_process
+from tests.integration.harness import Env
 
 FOREIGN_KUBECONFIG = "CLAUDE_POOL_TEST_KUBECONFIG"
 ALLOW_FOREIGN = "CLAUDE_POOL_TEST_ALLOW_FOREIGN_CLUSTER"
@@ -108,7 +109,9 @@ def env(
     with LocalNode(
         api_client, tmp_path / "node", namespaces={namespace}, overrides=overrides
     ) as node:
-        operator = operator_process(kubeconfig, namespace, tmp_path / "operator.log").start()
+        operator = operator_process(
+            kubeconfig, namespace, tmp_path / "operator.log", start_timeout=30, **TEST_TIMINGS
+        ).start()
         try:
             yield Env(api_client, namespace, fake_api, node, operator)
         finally:

@@ -25,21 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 
 
-def operator_process(
-    kubeconfig: Path, namespace: str, log: Path, **settings: str
-) -> OperatorProcess:
-    """The operator watching one test namespace, with timings shortened for tests."""
-    defaults = {
-        "resync_seconds": "2",
-        "agent_unreachable_seconds": "10",
-        "slot_backoff_seconds": "0.5",
-        "slot_termination_grace_seconds": "3",
-    }
-    return OperatorProcess(
-        kubeconfig, log, namespaces=[namespace], start_timeout=30, **{**defaults, **settings}
-    )
-
-
 class Env:
     """Namespace + fake API + local node + operator, with helpers."""
 
