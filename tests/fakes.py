@@ -27,7 +27,7 @@ from claude_pool.api.agent import (
     TaskState,
     TaskStatus,
 )
-from claude_pool.controllers.state import ClusterState
+from claude_pool.controllers.state import ClusterState, PodView
 from claude_pool.kube.client import POOLS, TASKS, Conflict, NotFound
 from claude_pool.slots.client import SlotBusy, SlotUnreachable
 
@@ -279,3 +279,20 @@ class FakeSlots:
         agent = self._reach(base)
         await agent.done[uid].wait()
         yield agent.tasks[uid]
+
+
+def slot_pod(name: str, uid: str) -> PodView:
+    """A ready, idle slot pod view of pool n/p (the name ends in its index)."""
+    return PodView(
+        name=name,
+        namespace="n",
+        pool="p",
+        index=int(name[-1]),
+        uid=uid,
+        ip="127.1.0.2",
+        phase="Running",
+        ready=True,
+        restarts=0,
+        draining=False,
+        terminating=False,
+    )

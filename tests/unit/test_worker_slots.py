@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-from claude_pool.controllers.state import PodView
 from claude_pool.runtime.slotbook import SlotBook
 from claude_pool.slots.planning import SlotState
-
-
-def pod(name: str, uid: str) -> PodView:
-    return PodView(
-        name=name,
-        namespace="n",
-        pool="p",
-        index=int(name[-1]),
-        uid=uid,
-        ip="127.1.0.2",
-        phase="Running",
-        ready=True,
-        restarts=0,
-        draining=False,
-        terminating=False,
-    )
+from tests.fakes import slot_pod as pod
 
 
 def test_a_pod_this_worker_deleted_is_never_idle_even_before_the_watch_says_so() -> None:
