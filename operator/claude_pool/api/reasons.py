@@ -29,6 +29,9 @@ class PoolReason(StrEnum):
     """Degraded=True: a slot failed more than spec.supervision.maxRestarts times."""
     SLOT_CREATE_FAILED = "SlotCreateFailed"
     """Degraded=True: the apiserver refused a slot pod (quota, admission, bad template)."""
+    SLOT_CHURN = "SlotChurn"
+    """Degraded=True: slot pods were created and lost again faster than the operator's
+    bound (CLAUDE_POOL_SLOT_CHURN_PER_MINUTE); new slot pods wait (also a Warning Event)."""
     # BudgetExhausted
     WITHIN_LIMIT = "WithinLimit"
     """BudgetExhausted=False: money is left."""

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     """First delay before a failed slot pod is replaced; doubles per failure."""
     slot_backoff_max_seconds: float = Field(default=60.0, gt=0)
     """Cap on that delay."""
+    slot_churn_per_minute: int = Field(default=10, ge=1)
+    """Most slot pods of one pool that may be created and lost again within a minute; at the
+    bound the pool creates no slot pod until the oldest leaves the minute, and reports
+    Degraded=True, reason SlotChurn (a pod storm cannot run on)."""
     degraded_hold_seconds: float = Field(default=300.0, ge=0)
     """How long a pool stays Degraded after a slot was replaced for restarting too often."""
     agent_timeout_seconds: float = Field(default=10.0, gt=0)
