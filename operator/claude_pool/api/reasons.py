@@ -67,6 +67,10 @@ class TaskReason(StrEnum):
     """The pool's spend plus reservations reached its limit."""
     INSUFFICIENT_BUDGET = "InsufficientBudget"
     """Less money is left than this task reserves (the seed's TaskBudgetExceedsRemaining)."""
+    PROMPT_SOURCE_MISSING = "PromptSourceMissing"
+    """The ConfigMap or Secret key named by spec.promptFrom does not exist (yet)."""
+    PROMPT_SOURCE_INVALID = "PromptSourceInvalid"
+    """The spec.promptFrom value is empty, larger than 1 MiB or not UTF-8 text."""
     # Running
     DISPATCHED = "Dispatched"
     """Running=True: a slot runs the task."""
