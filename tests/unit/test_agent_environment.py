@@ -9,7 +9,14 @@ import pytest
 from claude_pool.agent.environment import cli_environment, needs_sandbox_flag, secrets_in
 from claude_pool.agent.redaction import REDACTED, Redactor
 from claude_pool.agent.settings import AgentSettings
-from claude_pool.api.agent import Failure, PermissionMode, ProgressEvent, ProgressKind, TaskResult
+from claude_pool.api.agent import (
+    DeniedToolUse,
+    Failure,
+    PermissionMode,
+    ProgressEvent,
+    ProgressKind,
+    TaskResult,
+)
 from claude_pool.api.failures import FailureReason
 
 AGENT_ENV = {
@@ -71,6 +78,7 @@ def test_secrets_are_scrubbed_from_results_and_progress() -> None:
         output="the key is sk-ant-secret-key-123",
         success=False,
         structured_output={"k": ["sk-ant-secret-key-123"], "sk-ant-secret-key-123": 1},
+        denied_tool_uses=[DeniedToolUse(tool="Bash", target="curl -H 'x: sk-ant-secret-key-123'")],
         failure=Failure(
             reason=FailureReason.MODEL_ERROR,
             message="token agent-token-abcdefghijklmnop",
@@ -80,7 +88,7 @@ def test_secrets_are_scrubbed_from_results_and_progress() -> None:
     clean = redactor.scrub_result(result).model_dump_json()
     assert "sk-ant-secret-key-123" not in clean
     assert "agent-token-abcdefghijklmnop" not in clean
-    assert clean.count(REDACTED) == 5
+    assert clean.count(REDACTED) == 6
     event = ProgressEvent(seq=1, kind=ProgressKind.TEXT, text="sk-ant-secret-key-123")
     assert redactor.scrub_event(event).text == REDACTED
     assert redactor.scrub("a short word") == "a short word"  # too short to be a secret

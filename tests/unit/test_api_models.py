@@ -165,6 +165,7 @@ def test_task_condition_types_are_the_documented_set() -> None:
         "Succeeded",
         "Failed",
         "Cancelled",
+        "ModelMismatch",
     ]
 
 

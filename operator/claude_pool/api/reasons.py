@@ -102,3 +102,10 @@ class TaskReason(StrEnum):
     # Cancelled
     CANCEL_REQUESTED = "CancelRequested"
     """Cancelled=True: spec.cancel was set."""
+    # ModelMismatch
+    REQUESTED_MODEL_USED = "RequestedModelUsed"
+    """ModelMismatch=False: the requested model answered."""
+    FALLBACK_MODEL_USED = "FallbackModelUsed"
+    """ModelMismatch=True: the fallback model answered (the requested one was overloaded)."""
+    OTHER_MODEL_USED = "OtherModelUsed"
+    """ModelMismatch=True: a model other than the requested one (or its fallback) answered."""

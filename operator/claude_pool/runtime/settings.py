@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     """Timeout of one HTTP call to a slot agent (not of the task)."""
     agent_unreachable_seconds: float = Field(default=30.0, gt=0)
     """A Running pod whose agent has not answered for this long counts as lost."""
+    model_aliases: dict[str, str] = Field(default_factory=dict)
+    """Model aliases (JSON object, alias -> full model id) on top of the built-in table of the
+    pinned CLI (`workflows.models.MODEL_ALIASES`): the CLI is always given a full id."""
     output_status_limit: int = Field(default=32768, ge=1024)
     """Output longer than this (characters) is kept whole in an owned ConfigMap."""
     kube_workers: int = Field(default=16, ge=1)
