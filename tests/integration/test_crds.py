@@ -261,8 +261,8 @@ INVALID: list[Any] = [
     pytest.param(
         "pool",
         {"template": {"annotations": {"claudepool.io/draining": "true"}}},
-        "spec.template.annotations must not use the reserved prefix claudepool.io/:"
-        " claudepool.io/draining",
+        "spec.template.annotations: Invalid value: spec.template.annotations must not use the"
+        " reserved prefix claudepool.io/",
         id="reserved-annotation",
     ),
     *(

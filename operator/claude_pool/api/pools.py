@@ -101,11 +101,6 @@ def _reserved_keys_rule(field: str) -> dict[str, Any]:
         cel(
             f"self.all(k, !k.startsWith('{RESERVED_LABEL_PREFIX}'))",
             f"spec.template.{field} must not use the reserved prefix {RESERVED_LABEL_PREFIX}",
-            message_expression=(
-                f"'spec.template.{field} must not use the reserved prefix "
-                f"{RESERVED_LABEL_PREFIX}: ' + self.filter(k, "
-                f"k.startsWith('{RESERVED_LABEL_PREFIX}')).join(', ')"
-            ),
         )
     )
 
