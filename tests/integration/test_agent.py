@@ -23,8 +23,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from claude_pool.api.agent import PermissionMode
+from claude_pool.api.pools import ClaudePool
 from claude_pool.devenv.clibin import claude_binary
 from claude_pool.devenv.fakeapi import FakeAnthropic, RecordedRequest
+from claude_pool.workflows.resolving import resolve_request
 from tests.helpers import eventually_async
 
 pytestmark = [pytest.mark.cli, pytest.mark.timeout(120)]
@@ -618,3 +621,38 @@ async def test_the_same_task_started_twice_runs_once(agent: Agent, fake: FakeAnt
     assert len(sent) == 1
     assert len({r.session_id for r in sent}) == 1
     assert agent.output.count("task t-once: started") == 1
+
+
+# -- models and permissions ---------------------------------------------------------------
+
+
+async def test_a_haiku_pool_in_plan_mode_runs_and_is_billed_as_haiku(
+    agent: Agent, fake: FakeAnthropic
+) -> None:
+    pool = ClaudePool.model_validate(
+        {"metadata": {"name": "p"}, "spec": {"claude": {"model": "haiku"}}}
+    )
+    request = resolve_request(pool, "hi [[fake in=1000000 out=0]]", None, timeout_seconds=60)
+    assert request.permission_mode is PermissionMode.PLAN
+    body = await agent.run("t-haiku", **request.to_wire())
+    assert body["state"] == "succeeded", body
+    assert body["result"]["model"] == "claude-haiku-4-5-20251001"
+    assert body["result"]["costMicrodollars"] == 1_000_000  # 1M input tokens at $1/M
+    assert messages(fake)[-1].body["model"] == "claude-haiku-4-5-20251001"
+    # what the operator sent before: the alias, which the CLI upgrades to Sonnet when planning
+    alias = await agent.run("t-alias", **{**request.to_wire(), "model": "haiku"})
+    assert alias["result"]["model"] == "claude-sonnet-5"
+    assert alias["result"]["costMicrodollars"] == 3_000_000
+
+
+async def test_tool_uses_denied_in_plan_mode_are_reported_with_their_targets(
+    agent: Agent,
+) -> None:
+    body = await agent.run(
+        "t-denied", prompt="work [[fake tools=write]]", model="sonnet", permissionMode="plan"
+    )
+    result = body["result"]
+    assert result["permissionDenials"] == ["Write"], result
+    (denied,) = result["deniedToolUses"]
+    assert denied["tool"] == "Write"
+    assert denied["target"].endswith("fake_written.txt")

@@ -310,9 +310,7 @@ INVALID: list[Any] = [
         "spec.promptFrom: set exactly one of configMapKeyRef and secretKeyRef",
         id="promptFrom-two-refs",
     ),
-    pytest.param(
-        "task", {"prompt": "x" * 65537}, "spec.prompt", id="prompt-above-64KiB"
-    ),
+    pytest.param("task", {"prompt": "x" * 65537}, "spec.prompt", id="prompt-above-64KiB"),
     pytest.param(
         "pool",
         {"credentials": {"secretName": "s", "apiKeyKey": "a", "oauthTokenKey": "b"}},

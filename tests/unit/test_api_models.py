@@ -421,6 +421,9 @@ def test_the_task_model_refuses_a_required_review_until_review_gates_are_built()
 
 
 def test_a_pool_ttl_default_is_bounded_like_the_task_ttl() -> None:
-    assert ClaudePoolSpec.model_validate({"ttlSecondsAfterFinished": 60}).ttl_seconds_after_finished == 60
+    assert (
+        ClaudePoolSpec.model_validate({"ttlSecondsAfterFinished": 60}).ttl_seconds_after_finished
+        == 60
+    )
     with pytest.raises(ValidationError, match="ttlSecondsAfterFinished"):
         ClaudePoolSpec.model_validate({"ttlSecondsAfterFinished": -1})

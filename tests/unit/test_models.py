@@ -60,7 +60,7 @@ def test_opusplan_is_opus_while_planning_and_sonnet_otherwise_as_in_the_cli() ->
 
 
 def test_the_fake_api_prices_by_the_same_table() -> None:
-    assert fakepricing.ALIASES == dict(MODEL_ALIASES)
+    assert dict(MODEL_ALIASES) == fakepricing.ALIASES
 
 
 def test_a_setting_overrides_and_extends_the_table(monkeypatch: pytest.MonkeyPatch) -> None:

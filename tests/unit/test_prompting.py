@@ -34,7 +34,7 @@ def test_a_prompt_from_task_is_a_single_task_and_excludes_an_inline_prompt() -> 
     ref = {"configMapKeyRef": {"name": "prompts", "key": "review"}}
     spec = ClaudeTaskSpec.model_validate({"poolRef": {"name": "p"}, "promptFrom": ref})
     assert task_mode(spec) is TaskMode.SINGLE
-    with pytest.raises(ValidationError, match="spec.promptFrom"):
+    with pytest.raises(ValidationError, match=r"spec\.promptFrom"):
         ClaudeTaskSpec.model_validate({"poolRef": {"name": "p"}, "promptFrom": ref, "prompt": "x"})
 
 

@@ -141,7 +141,9 @@ class Review(SpecModel):
     yet: `required: true` is refused at admission until a later version runs it."""
 
     model_config = ConfigDict(
-        json_schema_extra=validations(cel("!has(self.required) || !self.required", REVIEW_NOT_BUILT))
+        json_schema_extra=validations(
+            cel("!has(self.required) || !self.required", REVIEW_NOT_BUILT)
+        )
     )
 
     required: bool = False

@@ -41,7 +41,12 @@ RESERVED_LABEL_PREFIX = "claudepool.io/"
 """Slot pod labels and annotations with this prefix belong to the operator (selectors,
 ownership, draining, template hash): a template that set one would make the operator fight
 itself (a pod marked draining is replaced, its replacement is marked again, ...)."""
-RESERVED_ENV_PREFIXES = ("CLAUDE_POOL_AGENT_", "ANTHROPIC_", "CLAUDE_CODE_OAUTH_TOKEN", "KUBERNETES_")
+RESERVED_ENV_PREFIXES = (
+    "CLAUDE_POOL_AGENT_",
+    "ANTHROPIC_",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "KUBERNETES_",
+)
 """Slot container variables the operator owns (the agent's settings, the API credential and
 base URL, the CLI's OAuth token) or the kubelet sets (service links): a template entry with
 one of these names is refused at admission."""
@@ -169,9 +174,9 @@ class SlotTemplate(SpecModel):
     env: Annotated[list[EnvVar], Field(max_length=MAX_LIST_ITEMS)] | None = None
     """Extra environment variables of the slot container (at most 64; names starting with
     CLAUDE_POOL_AGENT_, ANTHROPIC_, CLAUDE_CODE_OAUTH_TOKEN or KUBERNETES_ are refused)."""
-    labels: Annotated[
-        StringMap | None, Field(json_schema_extra=_reserved_keys_rule("labels"))
-    ] = None
+    labels: Annotated[StringMap | None, Field(json_schema_extra=_reserved_keys_rule("labels"))] = (
+        None
+    )
     """Extra labels of the slot pods (at most 64; the claudepool.io/ prefix is reserved)."""
     annotations: Annotated[
         StringMap | None, Field(json_schema_extra=_reserved_keys_rule("annotations"))

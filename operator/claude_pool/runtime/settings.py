@@ -10,6 +10,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from claude_pool.runtime.logs import LogFormat
+
 
 class Settings(BaseSettings):
     """Operator configuration."""
@@ -61,3 +63,5 @@ class Settings(BaseSettings):
     metrics_host: str = "0.0.0.0"
     health_port: int = Field(default=8080, ge=0)
     """kopf liveness endpoint port (0 disables it)."""
+    log_format: LogFormat = LogFormat.TEXT
+    """text (one line per record, structured fields as key=value) or json (JSON lines)."""

@@ -1,4 +1,4 @@
-"""Model names: aliases resolved to full model ids, and whether the model that ran is the one asked for.
+"""Model names: aliases resolved to full model ids; was the model that ran the one asked for?
 
 Pure; `resolve_model` is called by `resolving.resolve_request` (so the CLI always receives a
 full id) and `check_model` by the pool worker when it records a result. Why: the pinned

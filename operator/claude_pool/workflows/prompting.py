@@ -21,7 +21,7 @@ class SourceKind(StrEnum):
     """The kind of object a prompt is read from."""
 
     CONFIG_MAP = "ConfigMap"
-    SECRET = "Secret"
+    SECRET = "Secret"  # noqa: S105 - a kind name, not a secret
 
 
 @dataclass(frozen=True)
