@@ -656,3 +656,23 @@ async def test_tool_uses_denied_in_plan_mode_are_reported_with_their_targets(
     (denied,) = result["deniedToolUses"]
     assert denied["tool"] == "Write"
     assert denied["target"].endswith("fake_written.txt")
+
+
+async def test_a_killed_agent_takes_its_cli_along_so_the_model_is_not_called_on(
+    fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    volume = tmp_path / "slot"
+    agent = await start_agent(fake.base_url, volume)
+    try:
+        status, _ = await agent.start_task("t-orphan", prompt="hi [[fake stall=60]]")
+        assert status == 201
+        await until_the_fake_is_asked(fake)
+        assert processes_under(volume / "work"), "the CLI runs in the task's work directory"
+        assert await agent.stop(signal.SIGKILL) == -signal.SIGKILL
+
+        async def cli_gone() -> bool:
+            return not processes_under(volume / "work")
+
+        await eventually_async(cli_gone, timeout=10, interval=0.1, what="the CLI to die")
+    finally:
+        kill_cli_processes(volume)
