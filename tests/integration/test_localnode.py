@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,3 +135,39 @@ def test_deleting_a_pod_stops_its_process_and_removes_it(
 
     eventually(gone, timeout=30, what="the pod object removed")
     assert proc.poll() is not None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a node running as root can switch users")
+def test_as_root_a_pod_runs_as_its_run_as_user_and_cannot_read_the_admin_kubeconfig(
+    api_client: client.ApiClient, namespace: str, node: LocalNode, kubeconfig: Path
+) -> None:
+    core = client.CoreV1Api(api_client)
+    probe = (
+        "import os, pathlib\n"
+        "try:\n"
+        "    pathlib.Path(os.environ['KUBECONFIG_PATH']).read_text()\n"
+        "    print('kubeconfig: readable', flush=True)\n"
+        "except PermissionError:\n"
+        "    print('kubeconfig: denied', flush=True)\n"
+        "pathlib.Path(os.environ['SERVE_DIR'], 'mine.txt').write_text('written by the pod')\n"
+        "import http.server, socketserver\n"
+        "http.server.test(HandlerClass=http.server.SimpleHTTPRequestHandler,"
+        " port=8080, bind=os.environ['POD_IP'])\n"
+    )
+    manifest = http_pod("unprivileged")
+    manifest["spec"]["securityContext"] = {"runAsUser": 10001, "runAsGroup": 10001}
+    container = manifest["spec"]["containers"][0]
+    container["command"], container["args"] = ["python", "-c", probe], []
+    container["env"].append({"name": "KUBECONFIG_PATH", "value": str(kubeconfig)})
+    core.create_namespaced_pod(namespace, manifest)
+    eventually(lambda: ready_pod(core, namespace, "unprivileged"), timeout=30, what="Ready")
+    run = node.run_of(namespace, "unprivileged")
+    assert run is not None and run.proc is not None and run.spec is not None
+    status = Path(f"/proc/{run.proc.pid}/status").read_text()
+    uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+    assert uid_line.split()[1:] == ["10001"] * 4
+    written = run.spec.volumes["data"] / "mine.txt"
+    eventually(written.exists, timeout=10, what="the pod's file")
+    assert written.stat().st_uid == 10001
+    log = (run.root / "container.log").read_text()
+    assert "kubeconfig: denied" in log, log

@@ -8,6 +8,16 @@ Secret is missing waits in CreateContainerConfigError; deleting a pod stops its 
 (SIGTERM, then SIGKILL after the grace period) and then removes the object. The operator
 talks to pod IPs exactly as it would in a cluster.
 
+When the node runs as root, a pod whose securityContext names a non-root runAsUser (slot
+pods: 10001, like the slot image) runs as that user and group, with its directories owned
+by it, so a slot's CLI cannot read what only root can (the admin kubeconfig, the control
+plane's keys). That user must reach everything it runs: its directories (when `root` is
+not traversable, e.g. pytest's private temporary directories, pods live in a scratch
+directory under the system's temporary directory, removed when the node stops), the CLI,
+and a Python: this interpreter when others may run it, else the system's python3.X of the
+same version with this environment's packages and source on PYTHONPATH (an interpreter
+under root's home is not reachable).
+
 Two threads: one watches pods, one supervises processes. Use as a context manager.
 """
 
@@ -18,8 +28,13 @@ import contextlib
 import datetime as dt
 import itertools
 import os
+import shutil
 import signal
+import stat
 import subprocess
+import sys
+import sysconfig
+import tempfile
 import threading
 import time
 import urllib.error
@@ -33,6 +48,8 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+import claude_pool
+
 from claude_pool.devenv.controlplane import die_with_parent
 from claude_pool.devenv.podprocess import PodConfigError, ProcessSpec, process_spec
 
@@ -45,6 +62,47 @@ def next_pod_ip() -> str:
     """A loopback address unique to this process's pods (127.0.0.0/8 is all loopback)."""
     n = next(_IPS)
     return f"127.{os.getpid() % 250 + 1}.{n // 250}.{n % 250 + 2}"
+
+
+def traversable_by_others(path: Path) -> bool:
+    """Whether any user can reach `path` (every directory on the way has the o+x bit)."""
+    resolved = path.resolve()
+    return all(os.stat(d).st_mode & stat.S_IXOTH for d in (resolved, *resolved.parents))
+
+
+def runnable_by_others(path: Path) -> bool:
+    """Whether any user can run the file `path` (reachable, and o+rx on the file)."""
+    target = path.resolve()
+    mode = os.stat(target).st_mode
+    return bool(mode & stat.S_IROTH and mode & stat.S_IXOTH) and traversable_by_others(
+        target.parent
+    )
+
+
+def slot_python() -> tuple[str, dict[str, str]]:
+    """An interpreter any user can run, and the environment it needs to import claude_pool."""
+    if runnable_by_others(Path(sys.executable)):
+        return sys.executable, {}
+    name = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    paths = [str(Path(claude_pool.__file__).resolve().parents[1])]
+    paths += [sysconfig.get_paths()[key] for key in ("purelib", "platlib")]
+    for directory in ("/usr/local/bin", "/usr/bin"):
+        candidate = Path(directory) / name
+        if candidate.is_file() and runnable_by_others(candidate):
+            if all(traversable_by_others(Path(p)) for p in paths):
+                return str(candidate), {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+    raise RuntimeError(
+        f"the local node runs pods as their runAsUser, which can run neither {sys.executable}"
+        f" nor a system {name} with this checkout's packages: make one readable and"
+        " executable by others (chmod o+rx), or pass drop_root=False"
+    )
+
+
+def _chown_tree(root: Path, uid: int, gid: int) -> None:
+    os.chown(root, uid, gid)
+    for directory, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            os.chown(os.path.join(directory, name), uid, gid, follow_symlinks=False)
 
 
 def _now() -> str:
@@ -88,9 +146,15 @@ class LocalNode:
         name: str = "local-node",
         overrides: Mapping[str, str] | None = None,
         namespaces: set[str] | None = None,
+        drop_root: bool = True,
     ) -> None:
         self.core = client.CoreV1Api(api)
         self.root = root
+        self.switch_users = drop_root and os.geteuid() == 0
+        """Run pods as their securityContext's user (possible only as root)."""
+        self.pods_dir = root
+        self._scratch: Path | None = None
+        self.python, self.python_env = sys.executable, dict[str, str]()
         self.name = name
         self.overrides = dict(overrides or {})
         self.namespaces = namespaces
@@ -109,6 +173,12 @@ class LocalNode:
 
     def start(self) -> LocalNode:
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.switch_users:
+            self._check_runnable()
+            if not traversable_by_others(self.root):
+                self._scratch = Path(tempfile.mkdtemp(prefix="claude-pool-pods-"))
+                self._scratch.chmod(0o711)
+                self.pods_dir = self._scratch
         self._register()
         for target in (self._watch_loop, self._supervise_loop):
             thread = threading.Thread(target=target, name=f"{self.name}-{target.__name__}")
@@ -125,6 +195,19 @@ class LocalNode:
             self._kill(run, grace=2.0)
         for thread in self._threads:
             thread.join(timeout=10)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def _check_runnable(self) -> None:
+        """A pod run as another user must be able to run a Python and the CLI."""
+        self.python, self.python_env = slot_python()
+        cli = self.overrides.get("CLAUDE_POOL_AGENT_CLAUDE_BIN")
+        if cli is not None and not runnable_by_others(Path(cli)):
+            raise RuntimeError(
+                f"the local node runs pods as their runAsUser, which cannot run the CLI {cli}"
+                f" ({Path(cli).resolve()}): make it and its directories readable and"
+                " executable by others (chmod o+rx), or pass drop_root=False"
+            )
 
     def run_of(self, namespace: str, name: str) -> PodRun | None:
         with self._lock:
@@ -219,7 +302,7 @@ class LocalNode:
             ip=next_pod_ip(),
             restart_policy=pod.spec.restart_policy or "Always",
             grace=float(pod.spec.termination_grace_period_seconds or 30),
-            root=self.root / pod.metadata.namespace / f"{pod.metadata.name}-{uid[:8]}",
+            root=self.pods_dir / pod.metadata.namespace / f"{pod.metadata.name}-{uid[:8]}",
             container=pod.spec.containers[0].name,
         )
         new.root.mkdir(parents=True, exist_ok=True)
@@ -320,6 +403,7 @@ class LocalNode:
                 secret=self._secret(run.namespace),
                 config_map=self._config_map(run.namespace),
                 overrides=self.overrides,
+                python=self.python,
             )
         except PodConfigError as exc:
             if run.waiting != ("CreateContainerConfigError", str(exc)):
@@ -328,16 +412,25 @@ class LocalNode:
             return
         for path in spec.volumes.values():
             path.mkdir(parents=True, exist_ok=True)
+        user = spec.run_as_user if self.switch_users and spec.run_as_user else None
+        group = spec.run_as_group if spec.run_as_group is not None else user
+        if user is not None:
+            for directory in (self.pods_dir, run.root.parent):
+                directory.chmod(directory.stat().st_mode | 0o011)  # traversable, not listable
+            _chown_tree(run.root, user, group or user)
         log = (run.root / "container.log").open("ab")
         run.proc = subprocess.Popen(
             spec.argv,
-            env={"PATH": os.environ.get("PATH", ""), **spec.env},
+            env={"PATH": os.environ.get("PATH", ""), **self.python_env, **spec.env},
             cwd=spec.cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=die_with_parent,
+            user=user,
+            group=group if user is not None else None,
+            extra_groups=[] if user is not None else None,
         )
         log.close()
         run.spec, run.started_at, run.waiting = spec, _now(), None
