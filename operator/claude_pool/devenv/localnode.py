@@ -49,7 +49,6 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 import claude_pool
-
 from claude_pool.devenv.controlplane import die_with_parent
 from claude_pool.devenv.podprocess import PodConfigError, ProcessSpec, process_spec
 
@@ -86,11 +85,11 @@ def slot_python() -> tuple[str, dict[str, str]]:
     name = f"python{sys.version_info.major}.{sys.version_info.minor}"
     paths = [str(Path(claude_pool.__file__).resolve().parents[1])]
     paths += [sysconfig.get_paths()[key] for key in ("purelib", "platlib")]
+    reachable = all(traversable_by_others(Path(p)) for p in paths)
     for directory in ("/usr/local/bin", "/usr/bin"):
         candidate = Path(directory) / name
-        if candidate.is_file() and runnable_by_others(candidate):
-            if all(traversable_by_others(Path(p)) for p in paths):
-                return str(candidate), {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+        if reachable and candidate.is_file() and runnable_by_others(candidate):
+            return str(candidate), {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
     raise RuntimeError(
         f"the local node runs pods as their runAsUser, which can run neither {sys.executable}"
         f" nor a system {name} with this checkout's packages: make one readable and"
