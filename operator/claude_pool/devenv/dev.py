@@ -128,7 +128,7 @@ def stopped_message(component: Component) -> str:
     return (
         f"{component.name} exited (code {code}): nothing works without it, so the dev"
         f" environment stops now. Its log: {component.log}\n--- last lines ---\n"
-        f"{component.tail(15)}\n---\nThe state is kept; run `make dev` again to start"
+        f"{component.tail(10)}\n---\nThe state is kept; run `make dev` again to start"
         " where it stopped (`--fresh` for an empty cluster)."
     )
 

@@ -247,6 +247,7 @@ class LocalNode:
 
     # watching pods
     def _watch_loop(self) -> None:
+        last_error = ""
         while not self._stop.is_set():
             try:
                 listing = self.core.list_pod_for_all_namespaces()
@@ -258,13 +259,16 @@ class LocalNode:
                     resource_version=listing.metadata.resource_version,
                     timeout_seconds=5,
                 )
+                last_error = ""
                 for event in stream:
                     if self._stop.is_set():
                         break
                     self._on_pod(event["type"], event["object"])
             except Exception as exc:
                 if not self._stop.is_set():
-                    print(f"local-node: watch error: {exc}", flush=True)
+                    if str(exc) != last_error:  # once per kind of error, not twice a second
+                        print(f"local-node: watch error: {exc}", flush=True)
+                    last_error = str(exc)
                     time.sleep(0.5)
 
     def _on_pod(self, kind: str, pod: Any) -> None:
@@ -294,11 +298,14 @@ class LocalNode:
         phase = pod.status.phase if pod.status else None
         if phase in ("Succeeded", "Failed"):
             return
+        known_ip = pod.status.pod_ip if pod.status else None
         new = PodRun(
             namespace=pod.metadata.namespace,
             name=pod.metadata.name,
             uid=uid,
-            ip=next_pod_ip(),
+            # a pod adopted from an earlier node process (make dev restarted) keeps its IP:
+            # the apiserver refuses a second one
+            ip=known_ip if known_ip and known_ip.startswith("127.") else next_pod_ip(),
             restart_policy=pod.spec.restart_policy or "Always",
             grace=float(pod.spec.termination_grace_period_seconds or 30),
             root=self.pods_dir / pod.metadata.namespace / f"{pod.metadata.name}-{uid[:8]}",
