@@ -10,10 +10,12 @@ outside the checkout (`dev.node_root(state)`), which is looked for too.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,13 @@ def processes_using(state: Path) -> dict[int, str]:
         if marker in argv or marker in environ or cwd.startswith(marker):
             found[int(entry.name)] = argv[:160]
     return found
+
+
+@pytest.fixture(autouse=True)
+def _remove_slot_directories(tmp_path: Path) -> Iterator[None]:
+    """The slot directories of this test's state live outside tmp_path: remove them too."""
+    yield
+    shutil.rmtree(node_root(tmp_path / "dev").parent, ignore_errors=True)
 
 
 def dev_env() -> dict[str, str]:
