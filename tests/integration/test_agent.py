@@ -257,7 +257,7 @@ async def test_a_task_succeeds_with_the_exact_cost_the_cli_reports(
         "\n\nAnswer briefly.\n\n## Shared Context\n- **repo**: acme/api\n- **branch**: main"
     )
     assert "task t-success: started" in agent.output
-    assert "task t-success: succeeded: 1 turns, cost $0.047205 (47205 µ$)" in agent.output
+    assert "task t-success: succeeded: 1 turn, cost $0.047205 (47205 µ$)" in agent.output
 
 
 async def test_a_200_kb_prompt_with_leading_dashes_reaches_the_model_unchanged(

@@ -171,6 +171,11 @@ def validations(*rules: dict[str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": list(rules)}
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 turn`, `2 turns`: a count for messages, events and logs."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def dump(model: BaseModel) -> dict[str, Any]:
     """The wire form of a model: camelCase keys, JSON types, unset optional fields left out."""
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)

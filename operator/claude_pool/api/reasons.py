@@ -48,6 +48,24 @@ class PoolReason(StrEnum):
     """Suspended=True: nothing new starts and no slot is busy."""
 
 
+class EventReason(StrEnum):
+    """Reasons of the Events the operator posts (docs/operations.md, Events)."""
+
+    STARTED = "Started"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    RETRYING = "Retrying"
+    SLOT_LOST = "SlotLost"
+    SLOT_REPLACED = "SlotReplaced"
+    SLOT_CHURN = "SlotChurn"
+    """Warning on a pool: slot pods are created and lost too fast; new ones wait."""
+    MODEL_MISMATCH = "ModelMismatch"
+    """Warning on a task: a model other than the requested one answered (and was billed)."""
+    PERMISSION_DENIED = "PermissionDenied"
+    """Warning on a task: the CLI refused tool uses for lack of permission."""
+
+
 class TaskReason(StrEnum):
     """Reasons of ClaudeTask conditions other than failure causes."""
 

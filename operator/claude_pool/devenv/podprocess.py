@@ -102,7 +102,7 @@ def process_spec(
     secret: SecretLookup,
     config_map: SecretLookup,
     overrides: Mapping[str, str] | None = None,
-    python: str = sys.executable,
+    python: str | None = None,
 ) -> ProcessSpec:
     """The local process for the pod's first container (slot pods have exactly one)."""
     spec = pod["spec"]
@@ -140,7 +140,7 @@ def process_spec(
     if len(command) > 2 and command[0].endswith("/tini") and command[1] == "--":
         command = command[2:]  # a local process is not PID 1: nothing to reap for
     if command[0] in ("python", "python3"):
-        command[0] = python  # after relocation: this path is the node's, not the pod's
+        command[0] = python or sys.executable  # after relocation: the node's path, not the pod's
     ports = container.get("ports") or []
     pod_context = spec.get("securityContext") or {}
     own_context = container.get("securityContext") or {}
