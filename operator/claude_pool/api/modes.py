@@ -56,7 +56,7 @@ class FanOut(SpecModel):
     prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_FANOUT)]
     """The prompts, one child task each: 1 to 50 prompts of up to 65536 characters."""
     max_parallel: Annotated[int, Field(ge=1, le=MAX_FANOUT)] | None = None
-    """Most children running at once; unlimited (up to free slots) when unset."""
+    """Most children running at once (1 to 50); unlimited (up to free slots) when unset."""
 
 
 class ChainStep(SpecModel):
@@ -69,7 +69,7 @@ class ChainStep(SpecModel):
     config: TaskOverrides | None = None
     """Overrides for this step (on top of the task's spec.config)."""
     retries: Annotated[int, Field(ge=0, le=MAX_STEP_RETRIES)] = 0
-    """Extra attempts when the step fails."""
+    """Extra attempts when the step fails (0 to 10)."""
     recovery_prompt: Prompt | None = None
     """Run once after the last failed attempt; may use {error} and {previous_output}."""
     output_vars: (

@@ -270,9 +270,9 @@ class Supervision(SpecModel):
     """Restart and retry limits."""
 
     max_restarts: Annotated[int, Field(ge=0, le=100)] = 3
-    """Restarts of one slot before the pool reports Degraded."""
+    """Restarts of one slot before the pool reports Degraded (0 to 100)."""
     max_task_attempts: Annotated[int, Field(ge=1, le=20)] = 3
-    """Attempts of a task whose slot died before it fails with SlotLost."""
+    """Attempts of a task whose slot died before it fails with SlotLost (1 to 20)."""
     drain_timeout_seconds: Annotated[int, Field(ge=0, le=MAX_TIMEOUT_SECONDS)] = 0
     """How long a slot being removed may keep running its task; 0 uses the operator's bound
     (CLAUDE_POOL_DRAIN_TIMEOUT_SECONDS, default 3600), which also caps larger values."""
