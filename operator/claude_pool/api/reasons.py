@@ -73,6 +73,8 @@ class TaskReason(StrEnum):
     QUEUED = "Queued"
     """Admitted to its pool's queue; waiting for an idle slot."""
     # Admitted=False: the task waits (phase Waiting)
+    WAITING_FOR_SLOT = "WaitingForSlot"
+    """Admitted but no slot was free within about a second (phase Pending: the pool's queue)."""
     POOL_NOT_FOUND = "PoolNotFound"
     """spec.poolRef names no ClaudePool in this namespace."""
     UNSUPPORTED_MODE = "UnsupportedMode"
