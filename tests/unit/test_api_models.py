@@ -125,6 +125,7 @@ def _conditions(**states: tuple[ConditionStatus, str]) -> list[Condition]:
         ({}, TaskPhase.PENDING),
         ({"Admitted": (TRUE, TaskReason.QUEUED)}, TaskPhase.PENDING),
         ({"Admitted": (FALSE, TaskReason.BUDGET_EXHAUSTED)}, TaskPhase.WAITING),
+        ({"Admitted": (FALSE, TaskReason.WAITING_FOR_SLOT)}, TaskPhase.PENDING),
         ({"Admitted": (TRUE, "Queued"), "Running": (TRUE, "Dispatched")}, TaskPhase.RUNNING),
         ({"Admitted": (TRUE, "Queued"), "Running": (FALSE, "Retrying")}, TaskPhase.PENDING),
         (

@@ -74,7 +74,8 @@ class TaskReason(StrEnum):
     """Admitted to its pool's queue; waiting for an idle slot."""
     # Admitted=False: the task waits (phase Waiting)
     WAITING_FOR_SLOT = "WaitingForSlot"
-    """Admitted but no slot was free within about a second (phase Pending: the pool's queue)."""
+    """No slot was free within about a second: queued in the pool (phase Pending, not
+    Waiting: nothing is wrong, and it starts as soon as a slot is free)."""
     POOL_NOT_FOUND = "PoolNotFound"
     """spec.poolRef names no ClaudePool in this namespace."""
     UNSUPPORTED_MODE = "UnsupportedMode"
