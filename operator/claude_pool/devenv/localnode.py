@@ -9,14 +9,11 @@ Secret is missing waits in CreateContainerConfigError; deleting a pod stops its 
 talks to pod IPs exactly as it would in a cluster.
 
 When the node runs as root, a pod whose securityContext names a non-root runAsUser (slot
-pods: 10001, like the slot image) runs as that user and group, with its directories owned
-by it, so a slot's CLI cannot read what only root can (the admin kubeconfig, the control
-plane's keys). That user must reach everything it runs: its directories (when `root` is
-not traversable, e.g. pytest's private temporary directories, pods live in a scratch
-directory under the system's temporary directory, removed when the node stops), the CLI,
-and a Python: this interpreter when others may run it, else the system's python3.X of the
-same version with this environment's packages and source on PYTHONPATH (an interpreter
-under root's home is not reachable).
+pods: 10001, like the slot image) runs as that user and group (`podusers`), with its
+directories owned by it, so a slot's CLI cannot read what only root can (the admin
+kubeconfig, the control plane's keys). When `root` is not traversable by that user (e.g.
+pytest's private temporary directories), pods live in a scratch directory under the
+system's temporary directory, removed when the node stops.
 
 Two threads: one watches pods, one supervises processes. Use as a context manager.
 """
@@ -30,10 +27,8 @@ import itertools
 import os
 import shutil
 import signal
-import stat
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
@@ -48,9 +43,9 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-import claude_pool
 from claude_pool.devenv.controlplane import die_with_parent
 from claude_pool.devenv.podprocess import PodConfigError, ProcessSpec, process_spec
+from claude_pool.devenv.podusers import check_cli, chown_tree, slot_python, traversable_by_others
 
 _IPS = itertools.count()
 _BACKOFF_CAP = 10.0
@@ -61,47 +56,6 @@ def next_pod_ip() -> str:
     """A loopback address unique to this process's pods (127.0.0.0/8 is all loopback)."""
     n = next(_IPS)
     return f"127.{os.getpid() % 250 + 1}.{n // 250}.{n % 250 + 2}"
-
-
-def traversable_by_others(path: Path) -> bool:
-    """Whether any user can reach `path` (every directory on the way has the o+x bit)."""
-    resolved = path.resolve()
-    return all(os.stat(d).st_mode & stat.S_IXOTH for d in (resolved, *resolved.parents))
-
-
-def runnable_by_others(path: Path) -> bool:
-    """Whether any user can run the file `path` (reachable, and o+rx on the file)."""
-    target = path.resolve()
-    mode = os.stat(target).st_mode
-    return bool(mode & stat.S_IROTH and mode & stat.S_IXOTH) and traversable_by_others(
-        target.parent
-    )
-
-
-def slot_python() -> tuple[str, dict[str, str]]:
-    """An interpreter any user can run, and the environment it needs to import claude_pool."""
-    if runnable_by_others(Path(sys.executable)):
-        return sys.executable, {}
-    name = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    paths = [str(Path(claude_pool.__file__).resolve().parents[1])]
-    paths += [sysconfig.get_paths()[key] for key in ("purelib", "platlib")]
-    reachable = all(traversable_by_others(Path(p)) for p in paths)
-    for directory in ("/usr/local/bin", "/usr/bin"):
-        candidate = Path(directory) / name
-        if reachable and candidate.is_file() and runnable_by_others(candidate):
-            return str(candidate), {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
-    raise RuntimeError(
-        f"the local node runs pods as their runAsUser, which can run neither {sys.executable}"
-        f" nor a system {name} with this checkout's packages: make one readable and"
-        " executable by others (chmod o+rx), or pass drop_root=False"
-    )
-
-
-def _chown_tree(root: Path, uid: int, gid: int) -> None:
-    os.chown(root, uid, gid)
-    for directory, dirs, files in os.walk(root):
-        for name in (*dirs, *files):
-            os.chown(os.path.join(directory, name), uid, gid, follow_symlinks=False)
 
 
 def _now() -> str:
@@ -173,7 +127,8 @@ class LocalNode:
     def start(self) -> LocalNode:
         self.root.mkdir(parents=True, exist_ok=True)
         if self.switch_users:
-            self._check_runnable()
+            self.python, self.python_env = slot_python()
+            check_cli(self.overrides.get("CLAUDE_POOL_AGENT_CLAUDE_BIN"))
             if not traversable_by_others(self.root):
                 self._scratch = Path(tempfile.mkdtemp(prefix="claude-pool-pods-"))
                 self._scratch.chmod(0o711)
@@ -196,17 +151,6 @@ class LocalNode:
             thread.join(timeout=10)
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
-
-    def _check_runnable(self) -> None:
-        """A pod run as another user must be able to run a Python and the CLI."""
-        self.python, self.python_env = slot_python()
-        cli = self.overrides.get("CLAUDE_POOL_AGENT_CLAUDE_BIN")
-        if cli is not None and not runnable_by_others(Path(cli)):
-            raise RuntimeError(
-                f"the local node runs pods as their runAsUser, which cannot run the CLI {cli}"
-                f" ({Path(cli).resolve()}): make it and its directories readable and"
-                " executable by others (chmod o+rx), or pass drop_root=False"
-            )
 
     def run_of(self, namespace: str, name: str) -> PodRun | None:
         with self._lock:
@@ -423,7 +367,7 @@ class LocalNode:
         if user is not None:
             for directory in (self.pods_dir, run.root.parent):
                 directory.chmod(directory.stat().st_mode | 0o011)  # traversable, not listable
-            _chown_tree(run.root, user, group or user)
+            chown_tree(run.root, user, group or user)
         log = (run.root / "container.log").open("ab")
         run.proc = subprocess.Popen(
             spec.argv,
