@@ -1,15 +1,15 @@
 """The pod-storm bound: whether a pool may create another slot pod now, or must back off.
 
-Pure; called by the pool worker's scaling step before it creates a slot pod (and by its
-status step for the pool's Degraded condition). A pool whose slot pods are created and lost
-again quickly (a template the operator fights, an image that exits at once, an admission
-webhook that deletes pods) would otherwise create and delete pods without end. What counts
-is a short-lived pod: one lost (deleted, failed or vanished, whoever removed it) within
-`window` of its creation. A scale-up creates many pods and loses none; a template rollout
-or a scale-down removes pods that lived long: neither counts. When `limit` short lives fall
-in the last `window`, creates wait until the oldest of them leaves the window, so at most
-`limit` pods are created-and-lost per window whatever the cause, and the pool reports
-Degraded=True with reason SlotChurn (`PoolReason.SLOT_CHURN`) meanwhile.
+Pure; for the pool worker's scaling step, before it creates a slot pod, and its status step
+(the pool's Degraded condition); not wired into the worker yet. A pool whose slot pods are
+created and lost again quickly (a template the operator fights, an image that exits at once,
+an admission webhook that deletes pods) would otherwise create and delete pods without end.
+What counts is a short-lived pod: one lost (deleted, failed or vanished, whoever removed it)
+within `window` of its creation. A scale-up creates many pods and loses none; a template
+rollout or a scale-down removes pods that lived long: neither counts. When `limit` short
+lives fall in the last `window`, creates wait until the oldest of them leaves the window, so
+at most `limit` pods are created-and-lost per window whatever the cause, and the pool
+reports Degraded=True with reason SlotChurn (`PoolReason.SLOT_CHURN`) meanwhile.
 """
 
 from __future__ import annotations

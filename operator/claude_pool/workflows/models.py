@@ -1,15 +1,15 @@
 """Model names: aliases resolved to full model ids; was the model that ran the one asked for?
 
 Pure; `resolve_model` is called by `resolving.resolve_request` (so the CLI always receives a
-full id) and `check_model` by the pool worker when it records a result. Why: the pinned
-CLI (2.1.197) resolves some aliases by permission mode. With `--model haiku` in plan mode
-it runs the "plan upgrade model", Sonnet, and bills Sonnet prices; `opusplan` is Opus in
-plan mode and Sonnet otherwise. A full id is sent verbatim in every mode
+full id) and `check_model` is for the pool worker when it records a result (not wired yet).
+Why: the pinned CLI (2.1.197) resolves some aliases by permission mode. With `--model haiku`
+in plan mode it runs the "plan upgrade model", Sonnet, and bills Sonnet prices; `opusplan`
+is Opus in plan mode and Sonnet otherwise. A full id is sent verbatim in every mode
 (shared/notes/claude-cli.md §6). `MODEL_ALIASES` is the CLI's own table (its `--model`
-aliases, read from the CLI 2.1.197 binary and measured against the fake API). It belongs
-to `CLI_VERSION`: a test fails when slot-image/cli/package.json pins another version, so a
-CLI upgrade re-checks it. Operators override or extend it with
-CLAUDE_POOL_MODEL_ALIASES (runtime settings), e.g. for a gateway's own model ids.
+aliases, read from the CLI 2.1.197 binary and measured against the fake API). It belongs to
+`CLI_VERSION`: a test fails when slot-image/cli/package.json pins another version, so a CLI
+upgrade re-checks it. Operators override or extend it with CLAUDE_POOL_MODEL_ALIASES
+(runtime settings), e.g. for a gateway's own model ids.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The prompt of a `spec.promptFrom` task: which key to read, and what its value means.
 
-Pure; called by the pool worker when it dispatches a single task whose prompt lives in a
-ConfigMap or Secret (`source_key` says what to read through `Kube.read_config_key`, and
+Pure; for the pool worker (not wired yet), when it dispatches a single task whose prompt
+lives in a ConfigMap or Secret (`source_key` says what to read through `Kube.read_config_key`, and
 `prompt_from_value` turns what was read into the prompt, or into the reason the task keeps
 waiting). The value is read at dispatch, not at admission: a missing or broken key makes
 the task wait (Admitted=False) until it is fixed, as a pod waits for a missing Secret.

@@ -1,9 +1,9 @@
 """What a finished run adds to its task's status and events beyond the agent's raw result.
 
-Pure; called by the pool worker when it records a finished run (with the task's spec model
-as written, the `TaskRequest` it sent and the agent's `TaskResult`). `run_report` gives the
-extra `status.result` fields (requested and resolved model, the denied tool uses), the
-ModelMismatch condition to set (when the model that answered is not the one requested),
+Pure; for the pool worker (not wired yet), when it records a finished run (with the task's
+spec model as written, the `TaskRequest` it sent and the agent's `TaskResult`). `run_report`
+gives the extra `status.result` fields (requested and resolved model, the denied tool uses),
+the ModelMismatch condition to set (when the model that answered is not the one requested),
 and the messages of the Warning Events that say so, so a user sees why a plan-mode task did
 nothing, or why it cost more than the model they chose.
 """
