@@ -248,7 +248,7 @@ def test_models_accept_python_names_too() -> None:
     spec = ClaudeTaskSpec.model_validate(
         {"pool_ref": {"name": "p"}, "fan_out": {"prompts": ["a"], "max_parallel": 1}}
     )
-    assert dump(spec)["fanOut"] == {"prompts": ["a"], "maxParallel": 1}
+    assert dump(spec)["fanOut"] == {"prompts": ["a"], "maxParallel": 1, "failFast": False}
     assert dump(spec)["poolRef"] == {"name": "p"}
 
 
@@ -282,10 +282,17 @@ def test_a_task_status_round_trips_with_result_children_and_review() -> None:
             "structuredOutput": [1, {"a": None}],
             "failure": {"reason": "MaxTurns", "message": "stopped", "exitCode": 1},
         },
-        "children": [
-            {"name": "t-0", "index": 0, "step": "plan", "phase": "Failed", "costMicrodollars": 1234}
+        "children": {"total": 2, "succeeded": 1, "failed": 1},
+        "steps": [
+            {"name": "plan", "phase": "Succeeded", "child": "t-plan", "vars": {"files": "a.py"}},
+            {"name": "build", "phase": "Failed", "attempts": 2, "costMicrodollars": 1234},
         ],
-        "progress": {"completedSteps": 1, "totalSteps": 2, "currentStep": "build"},
+        "progress": {
+            "completedSteps": 1,
+            "totalSteps": 2,
+            "currentStep": "build",
+            "currentStepStartTime": "2026-01-02T03:04:06Z",
+        },
         "review": {
             "state": "Rejected",
             "rejections": 1,

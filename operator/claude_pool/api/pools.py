@@ -26,6 +26,7 @@ from claude_pool.api.common import (
     Count,
     FreeForm,
     LocalObjectRef,
+    LongText,
     Name,
     ObjectMeta,
     SpecModel,
@@ -272,6 +273,9 @@ class ClaudePoolSpec(SpecModel):
     """Restart and retry limits."""
     workspace: Workspace | None = None
     """Git workspace (later issue)."""
+    router_prompt: LongText | None = None
+    """The routing prompt of this pool's auto tasks, instead of the built-in one (a task's
+    spec.auto.routerPrompt wins over it). The task's hints are appended to it."""
 
 
 class QueueStatus(StatusModel):
