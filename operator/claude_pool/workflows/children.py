@@ -128,7 +128,7 @@ def merge_overrides(base: TaskOverrides | None, top: TaskOverrides | None) -> Ta
     """`top` over `base` field by field (a field `top` sets replaces the base's)."""
     if base is None or top is None:
         return top or base
-    return base.model_copy(update=top.model_dump(exclude_unset=True))
+    return base.model_copy(update=top.model_dump(exclude_unset=True, by_alias=False))
 
 
 def with_budget(config: TaskOverrides | None, share: int | None) -> TaskOverrides | None:
