@@ -1,4 +1,4 @@
-"""Chain templates: {previous_output}, {steps.NAME.VAR} with dot paths, {error} (the seed's rules)."""
+"""Chain templates: {previous_output}, {steps.NAME.VAR} with dot paths, {error} (the seed)."""
 
 from __future__ import annotations
 
