@@ -201,7 +201,8 @@ def test_the_router_runs_in_plan_mode_without_tools_for_two_turns_with_the_schem
     assert config.permission_mode is PermissionMode.PLAN
     assert config.max_turns == ROUTER_MAX_TURNS == 2
     assert config.json_schema == ROUTE_SCHEMA
-    assert config.allowed_tools is None and "Bash" in (config.disallowed_tools or [])
+    assert config.allowed_tools is None and config.tools == []
+    assert "Bash" in (config.disallowed_tools or [])
     assert (config.model, config.append_system_prompt) == ("haiku", "PROMPT")
 
 

@@ -2,8 +2,9 @@
 
 Called by `claude_pool.workflows.autorouting`, which creates the router as a child task
 (`<parent>-router`), so its cost is counted in the pool's spend and the parent's cost, which
-the seed never does. The router runs in plan permission mode with the built-in tools
-disallowed, at most 2 turns, and `--json-schema ROUTE_SCHEMA`, so its answer comes back as
+the seed never does. The router runs in plan permission mode with no built-in tool offered
+(`--tools=`; the CLI still offers its StructuredOutput tool) and the seed's list disallowed
+as well, at most 2 turns, and `--json-schema ROUTE_SCHEMA`, so its answer comes back as
 structured output; `claude_pool.workflows.routeparsing` reads it (tolerantly when the
 structured output is absent). The prompt is this project's own; a pool (spec.routerPrompt)
 or a task (spec.auto.routerPrompt) may replace it. The hints are rendered after it.
@@ -133,6 +134,7 @@ def router_config(parent: TaskOverrides | None, system_prompt: str) -> TaskOverr
         fallback_model=parent.fallback_model if parent else None,
         effort=parent.effort if parent else None,
         permission_mode=PermissionMode.PLAN,
+        tools=[],
         disallowed_tools=list(ROUTER_DISALLOWED_TOOLS),
         max_turns=ROUTER_MAX_TURNS,
         append_system_prompt=system_prompt,
