@@ -16,6 +16,7 @@ from kubernetes import client
 from claude_pool.api.common import GROUP, MAX_CHAIN_STEPS, MAX_FANOUT, MAX_SLOTS, VERSION, dump
 from claude_pool.api.tasks import ClaudeTaskStatus
 from tests.builders import chain_steps, pool_manifest, task_manifest
+from tests.integration.test_examples import PLURALS, example_manifests
 
 pytestmark = pytest.mark.integration
 
@@ -328,6 +329,21 @@ def test_an_invalid_manifest_is_rejected_with_a_message_naming_the_field(
     status, message = _rejection(lambda: _create(api_client, namespace, body))
     assert status == 422, message
     assert field in message
+
+
+def test_every_example_manifest_is_admitted_with_strict_field_validation(
+    api_client: client.ApiClient, namespace: str
+) -> None:
+    objects = client.CustomObjectsApi(api_client)
+    kinds = []
+    for path, doc in example_manifests():
+        body = {**doc, "metadata": {**doc["metadata"], "namespace": namespace}}
+        created = objects.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURALS[doc["kind"]], body, field_validation="Strict"
+        )
+        assert created["spec"].keys() >= doc["spec"].keys(), path.name
+        kinds.append(doc["kind"])
+    assert kinds.count("ClaudeTask") >= 4
 
 
 @pytest.mark.parametrize(

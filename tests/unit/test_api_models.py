@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from claude_pool.api.claude import ClaudeSettings, PermissionMode, TaskOverrides
@@ -393,3 +395,16 @@ def test_task_overrides_carry_the_seed_fields() -> None:
         "max_budget_microdollars",
     }
     assert seed <= fields
+
+
+def test_every_example_task_and_pool_parses_with_the_models() -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    parsed = []
+    for path in sorted(examples.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            model = ClaudeTask if doc["kind"] == "ClaudeTask" else ClaudePool
+            parsed.append(model.model_validate(doc))
+    modes = {task_mode(t.spec) for t in parsed if isinstance(t, ClaudeTask)}
+    assert modes == set(TaskMode)
+    chain = next(t for t in parsed if isinstance(t, ClaudeTask) and t.spec.chain is not None)
+    assert chain.spec.chain is not None and chain.spec.chain.steps[0].output_vars
