@@ -290,3 +290,26 @@ def test_step_names_that_are_no_dns_label_get_distinct_child_names() -> None:
     assert "p-plan" in sim.created
     assert all(name == name.lower() and "_" not in name for name in sim.created)
     assert sim.get(sim.created[0]).metadata.labels["claudepool.io/step"] == "Plan"
+
+
+def test_the_next_step_asks_for_the_slot_and_session_of_the_step_before() -> None:
+    parent = chain({"name": "a", "prompt": "one"}, {"name": "b", "prompt": "two"})
+    session = "0b6f6a0e-4c4b-4f57-9a40-5d3c1b2a1f01"
+    done = ChildView("p-a", TaskPhase.SUCCEEDED, 5, "out", session_id=session, slot="pool-slot-1")
+    result = reconcile(parent, {"p-a": done}, now=T0)
+    [manifest] = result.create
+    assert manifest["metadata"]["name"] == "p-b"
+    assert manifest["metadata"]["annotations"] == {
+        "claudepool.io/resume-session": session,
+        "claudepool.io/preferred-slot": "pool-slot-1",
+    }
+    first = reconcile(parent, {}, now=T0).create[0]
+    assert "annotations" not in first["metadata"]
+
+
+def test_a_deleted_failed_attempt_is_not_created_again_when_a_later_one_exists() -> None:
+    parent = chain({"name": "a", "prompt": "one", "retries": 2})
+    later = ChildView("p-a.1", TaskPhase.FAILED, 5, "bad", message="bad")
+    result = reconcile(parent, {"p-a.1": later}, now=T0)
+    assert [m["metadata"]["name"] for m in result.create] == ["p-a.2"]
+    assert result.status.steps[0].attempts == 3

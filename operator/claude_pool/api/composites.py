@@ -41,6 +41,13 @@ STEP_LABEL = "claudepool.io/step"
 """On chain step attempts and recoveries: the step's name."""
 ATTEMPT_LABEL = "claudepool.io/attempt"
 """On chain step attempts: the attempt's number (0 is the first run)."""
+RESUME_SESSION_ANNOTATION = "claudepool.io/resume-session"
+"""On a chain step's child: the Claude session of the step before, to resume (continuity
+inside a chain) when the child runs on PREFERRED_SLOT_ANNOTATION's slot."""
+PREFERRED_SLOT_ANNOTATION = "claudepool.io/preferred-slot"
+"""On a chain step's child: the slot that ran the step before; the dispatcher gives it that
+slot when it is free. On another slot the child starts a fresh session (sessions live on
+their slot's volume)."""
 
 
 class ChildRole(StrEnum):

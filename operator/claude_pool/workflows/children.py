@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -173,7 +174,12 @@ def inherited_spec(
     return ClaudeTaskSpec.model_validate(fields)
 
 
-def child_manifest(parent: ClaudeTask, ref: ChildRef, spec: ClaudeTaskSpec) -> dict[str, Any]:
+def child_manifest(
+    parent: ClaudeTask,
+    ref: ChildRef,
+    spec: ClaudeTaskSpec,
+    annotations: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The ClaudeTask to create for `ref`, owned by `parent`."""
     meta = parent.metadata
     owner = {
@@ -184,15 +190,18 @@ def child_manifest(parent: ClaudeTask, ref: ChildRef, spec: ClaudeTaskSpec) -> d
         "controller": True,
         "blockOwnerDeletion": True,
     }
+    metadata: dict[str, Any] = {
+        "name": ref.name(meta.name),
+        "namespace": meta.namespace,
+        "labels": ref.labels(parent),
+        "ownerReferences": [owner],
+    }
+    if annotations:
+        metadata["annotations"] = dict(annotations)
     return {
         "apiVersion": API_VERSION,
         "kind": "ClaudeTask",
-        "metadata": {
-            "name": ref.name(meta.name),
-            "namespace": meta.namespace,
-            "labels": ref.labels(parent),
-            "ownerReferences": [owner],
-        },
+        "metadata": metadata,
         "spec": dump(spec),
     }
 
@@ -221,6 +230,9 @@ class ChildView:
     budget_cap: int | None = None
     start_time: datetime | None = None
     completion_time: datetime | None = None
+    session_id: str | None = None
+    slot: str | None = None
+    """The slot that ran it (last), for a chain's next step."""
 
     @property
     def finished(self) -> bool:
@@ -254,4 +266,6 @@ class ChildView:
             budget_cap=config.max_budget_microdollars if config else None,
             start_time=status.start_time,
             completion_time=status.completion_time,
+            session_id=result.session_id if result else None,
+            slot=status.slot,
         )

@@ -8,6 +8,7 @@ the same children until they exist, so an operator crash at any moment loses not
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -51,6 +52,8 @@ class NewChild:
 
     ref: ChildRef
     spec: ClaudeTaskSpec
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    """Hints for the dispatcher (a chain step's session and slot to resume)."""
 
 
 @dataclass(frozen=True)

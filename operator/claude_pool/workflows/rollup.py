@@ -96,7 +96,9 @@ def reconcile(
     else:
         raise ValueError(f"{parent.metadata.name} is a single task, not a composite")
     cost = max(cost, parent.status.cost_microdollars)
-    manifests = tuple(child_manifest(parent, new.ref, new.spec) for new in plan.create)
+    manifests = tuple(
+        child_manifest(parent, new.ref, new.spec, new.annotations) for new in plan.create
+    )
     long_output = _apply(parent, status, plan, mode, cost, children, stop, now)
     return Reconciliation(status, manifests, plan.cancel, long_output)
 
