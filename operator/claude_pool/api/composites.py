@@ -113,8 +113,8 @@ class ItemStatus(StatusModel):
     """The child's output is longer than what is kept here."""
     reason: Annotated[str, Field(max_length=128)] | None = None
     """Why the item failed or was cancelled (the child's reason)."""
-    message: Message = ""
-    """Details of the failure."""
+    message: Annotated[str, Field(max_length=MAX_ITEM_OUTPUT)] = ""
+    """The beginning of the failure's details (kept short: a fan-out has up to 256 items)."""
 
 
 class StepStatus(StatusModel):

@@ -85,7 +85,7 @@ class StepWalk:
             return self._from_record(old, walk), None  # its children were deleted
         last_seen = max((i for i, v in enumerate(views) if v is not None), default=-1)
         status = StepStatus(name=self.step.name, start_time=old.start_time if old else None)
-        cost, error = 0, ""
+        cost, error, ended = 0, "", None
         for position, (ref, view) in enumerate(zip(self.refs, views, strict=True)):
             recovery = ref.role is ChildRole.RECOVERY
             attempts = status.attempts + (0 if recovery else 1)
@@ -124,10 +124,10 @@ class StepWalk:
                 return status.model_copy(update={"phase": ItemPhase.RUNNING}), view.name
             if item_phase(view) is ItemPhase.SUCCEEDED:
                 return self._succeeded(status, view, walk), None
-            error = view.error_text
+            error, ended = view.error_text, view.completion_time
             if stop is not None and item_phase(view) is ItemPhase.CANCELLED:
-                return self._ended(status, ItemPhase.CANCELLED, error), None
-        return self._ended(status, ItemPhase.FAILED, error), None
+                return self._ended(status, ItemPhase.CANCELLED, error, ended), None
+        return self._ended(status, ItemPhase.FAILED, error, ended), None
 
     def _new_child(
         self, ref: ChildRef, walk: ChainWalk, cost: int, error: str | None
@@ -178,14 +178,16 @@ class StepWalk:
         }
         return status.model_copy(update=update)
 
-    def _ended(self, status: StepStatus, phase: ItemPhase, error: str) -> StepStatus:
+    def _ended(
+        self, status: StepStatus, phase: ItemPhase, error: str, ended: datetime | None
+    ) -> StepStatus:
         text, cut = preview(error, MAX_ITEM_OUTPUT)
         update = {
             "phase": phase,
             "output": text,
             "output_truncated": cut,
             "message": error[:MAX_MESSAGE_LENGTH],
-            "completion_time": self.now,
+            "completion_time": ended or self.now,
         }
         return status.model_copy(update=update)
 

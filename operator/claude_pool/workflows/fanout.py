@@ -65,7 +65,7 @@ def observe_items(
                 output=text,
                 output_truncated=cut,
                 reason=view.reason if failed else None,
-                message=view.message[:MAX_MESSAGE_LENGTH] if failed else "",
+                message=view.message[:MAX_ITEM_OUTPUT] if failed else "",
             )
         )
         outputs[index] = view.output
