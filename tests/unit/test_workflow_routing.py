@@ -13,6 +13,7 @@ from claude_pool.api.conditions import get_condition
 from claude_pool.api.modes import Auto, AutoHints, RoutePreference
 from claude_pool.api.phases import TaskPhase
 from claude_pool.api.tasks import ClaudeTask
+from claude_pool.workflows.rollup import reconcile
 from claude_pool.workflows.routeparsing import (
     Route,
     RouteError,
@@ -30,7 +31,7 @@ from claude_pool.workflows.routing import (
     router_config,
     router_prompt,
 )
-from tests.workflow_sim import Finish, Sim, composite
+from tests.workflow_sim import T0, Finish, Sim, composite
 
 PARALLEL = {"route": "parallel", "prompts": ["a", "b"]}
 
@@ -303,3 +304,23 @@ def test_a_failed_route_fails_the_task_with_the_routes_reason() -> None:
     failed = get_condition(parent.status.conditions, "Failed")
     assert failed is not None and failed.reason == "PartialFailure"
     assert failed.message.startswith("the parallel route failed: 1 of 2 items failed")
+
+
+def test_a_prompt_too_long_for_the_router_runs_as_a_single_task_without_routing() -> None:
+    sim = Sim(leaf=lambda t: Finish(output="done"))
+    sim.add(composite(auto={"prompt": "x" * 65536}))
+    status = sim.run().status
+    assert sim.created == ["p-route"]
+    assert status.routing is not None and status.routing.router is None
+    assert (
+        status.routing.fallback_reason is not None and "too long" in status.routing.fallback_reason
+    )
+    assert status.phase is TaskPhase.SUCCEEDED
+
+
+def test_an_auto_task_without_budget_left_fails_before_routing() -> None:
+    parent = composite(auto={"prompt": "x"}, config={"maxBudgetMicrodollars": 1})
+    result = reconcile(parent, {}, now=T0)
+    assert result.create == ()
+    failed = get_condition(result.status.conditions, "Failed")
+    assert failed is not None and failed.reason == "BudgetExceeded"

@@ -26,6 +26,7 @@ from claude_pool.workflows.plans import NewChild, Outcome, Plan, Progress, Stop,
 from claude_pool.workflows.routeparsing import Route, RouteDecision, decide_route
 from claude_pool.workflows.routing import router_config, router_prompt, router_task_prompt
 
+TOO_LONG = "the prompt is too long to be sent to the router with its <task> tags"
 ROUTER = ChildRef(ChildRole.ROUTER)
 ROUTE = ChildRef(ChildRole.ROUTE)
 
@@ -54,31 +55,31 @@ def plan_auto(
                 (), unfinished, None, progress, "stopping: cancelling the children"
             ), routing
         return _stopped(stop, route, progress), routing
-    if router is None:
+    router_spec = _router_spec(
+        parent, pool_router_prompt, budget_share(cap, committed=0, reserved=0, unstarted=2)
+    )
+    if router is None and router_spec is not None:
         if route is not None or recorded.route is not None:  # routed before; router not seen
             message = "waiting to see the router child again"
             return Plan((), (), None, progress, message), routing
-        share = budget_share(cap, committed=0, reserved=0, unstarted=2)
-        if share == 0:
-            return _budget_spent(progress), routing
-        prompt = router_prompt(auto, pool_router_prompt)
-        config = router_config(parent.spec.config, prompt)
-        spec = inherited_spec(
-            parent.spec,
-            share,
-            config=config,
-            replace_config=True,
-            prompt=router_task_prompt(auto.prompt),
-        )
-        plan = Plan((NewChild(ROUTER, spec),), (), None, progress, "routing", routing=True)
+        if router_spec.config is not None and router_spec.config.max_budget_microdollars == 0:
+            return _budget_spent(progress), routing  # nothing left for even the router
+        plan = Plan((NewChild(ROUTER, router_spec),), (), None, progress, "routing", routing=True)
         return plan, routing
-    if not router.finished:
+    if router is None:  # the task cannot be routed at all: run it as it is
+        routing = routing.model_copy(update={"router": None})
+        decision = RouteDecision(Route(RoutePreference.SINGLE, (auto.prompt,)), (), TOO_LONG)
+        committed = 0
+    elif not router.finished:
         return Plan((), (), None, progress, "routing", routing=True), routing
-    failure = None if router.phase is TaskPhase.SUCCEEDED else f"{router.reason}: {router.message}"
-    decision = decide_route(
-        router.structured_output, router.output, failure, auto.prompt, auto.hints
-    )
-    share = budget_share(cap, committed=router.cost_microdollars, reserved=0, unstarted=1)
+    else:
+        failed = router.phase is not TaskPhase.SUCCEEDED
+        failure = f"{router.reason}: {router.message}" if failed else None
+        decision = decide_route(
+            router.structured_output, router.output, failure, auto.prompt, auto.hints
+        )
+        committed = router.cost_microdollars
+    share = budget_share(cap, committed=committed, reserved=0, unstarted=1)
     spec, decision = _route_spec(parent, decision, share)
     routing = routing.model_copy(
         update={
@@ -97,6 +98,25 @@ def plan_auto(
     if not route.finished:
         return Plan((), (), None, progress, label), routing
     return _routed(route, decision, progress), routing
+
+
+def _router_spec(
+    parent: ClaudeTask, pool_router_prompt: str | None, share: int | None
+) -> ClaudeTaskSpec | None:
+    """The router child's spec; None when the task is too long to be wrapped for routing."""
+    auto = parent.spec.auto
+    assert auto is not None
+    config = router_config(parent.spec.config, router_prompt(auto, pool_router_prompt))
+    try:
+        return inherited_spec(
+            parent.spec,
+            share,
+            config=config,
+            replace_config=True,
+            prompt=router_task_prompt(auto.prompt),
+        )
+    except ValidationError:
+        return None
 
 
 def _route_spec(
