@@ -55,9 +55,9 @@ for command, name in (
 ):  # fmt: skip
     app.command(name)(command)
 app.add_typer(pools.context_app, name="context")
-app.command(
-    "dev", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)(devcmd.dev)
+app.command("dev", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    devcmd.dev
+)
 app.command("mcp")(devcmd.mcp)
 
 _VALUED = ("--kubeconfig", "--context", "--namespace", "-n")

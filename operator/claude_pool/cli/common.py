@@ -52,7 +52,11 @@ OutputOpt = Annotated[
 PoolOpt = Annotated[
     str,
     typer.Option(
-        "--pool", "-p", envvar=POOL_ENV, help=f"The ClaudePool (or ${POOL_ENV}).", show_default=False
+        "--pool",
+        "-p",
+        envvar=POOL_ENV,
+        help=f"The ClaudePool (or ${POOL_ENV}).",
+        show_default=False,
     ),
 ]
 PoolArg = Annotated[str, typer.Argument(help="The ClaudePool.", show_default=False)]

@@ -31,9 +31,7 @@ TASK_WORDS = {"task", "tasks", "ctask", "ctasks", "claudetask", "claudetasks"}
 POOL_WORDS = {"pool", "pools", "cpool", "cpools", "claudepool", "claudepools"}
 
 
-def _print_objects(
-    kind: str, objects: list[ClaudePool] | list[ClaudeTask], output: Format
-) -> None:
+def _print_objects(kind: str, objects: list[ClaudePool] | list[ClaudeTask], output: Format) -> None:
     now = dt.datetime.now(dt.UTC)
     if output in (Format.JSON, Format.YAML):
         emit(objects[0] if len(objects) == 1 else {"apiVersion": "v1", "kind": "List",
@@ -212,7 +210,9 @@ def context_set(
 
 
 @context_app.command("delete")
-def context_delete(ctx: typer.Context, pool: PoolArg, key: Annotated[str, typer.Argument()]) -> None:
+def context_delete(
+    ctx: typer.Context, pool: PoolArg, key: Annotated[str, typer.Argument()]
+) -> None:
     """Remove one entry; exits 3 when the key was not set."""
 
     async def work(client: AsyncClient) -> str | None:

@@ -99,7 +99,7 @@ class ClusterDoor:
 
     def close(self) -> None:
         self.kube.close()
-        self.kube.api.close()
+        self.kube.api.close()  # type: ignore[no-untyped-call]  # untyped
 
     async def _call(
         self, method: str, path: str, body: dict[str, Any] | None = None, content_type: str = JSON
@@ -186,4 +186,3 @@ class ClusterDoor:
             "sinceSeconds": since_seconds,
         }
         return stream_lines(self.kube, _query(path, params))
-

@@ -81,15 +81,13 @@ async def stream_lines(kube: Kube, path: str) -> AsyncGenerator[str, None]:
                 "GET", path, header_params={"Accept": "application/json, */*"},
                 auth_settings=["BearerToken"],
             )  # fmt: skip
-            response = kube.api.call_api(
-                *serialized[:4], _request_timeout=(_CONNECT_TIMEOUT, None)
-            )
+            response = kube.api.call_api(*serialized[:4], _request_timeout=(_CONNECT_TIMEOUT, None))
             raw = response.response
             opened.append(raw)
             if response.status >= 400:
                 hand(api_error(response.status, raw.read(), str(response.reason)))
                 return
-            for line in iter_resp_lines(raw):
+            for line in iter_resp_lines(raw):  # type: ignore[no-untyped-call]  # untyped
                 if stop.is_set():
                     return
                 hand(line)
@@ -97,7 +95,7 @@ async def stream_lines(kube: Kube, path: str) -> AsyncGenerator[str, None]:
         except urllib3.exceptions.HTTPError as error:
             if not stop.is_set():
                 hand(Unreachable(f"the API server is not reachable: {error}"))
-        except Exception as error:  # noqa: BLE001 - handed to the reader, who re-raises it
+        except Exception as error:  # handed to the reader, who re-raises it
             if not stop.is_set():
                 hand(error)
 

@@ -73,7 +73,7 @@ class PoolTools:
         return task_reply(task, output)
 
 
-def _register(server: MCPServer[Any], tools: PoolTools) -> None:  # noqa: C901 - one tool each
+def _register(server: MCPServer[Any], tools: PoolTools) -> None:
     def tool(description: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             server.tool(name=fn.__name__, description=description)(fn)

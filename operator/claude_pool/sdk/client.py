@@ -10,7 +10,7 @@ the CLI and the MCP server. It reaches the cluster only through a `Door`
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, Self
 
 from claude_pool.api.claude import TaskOverrides
@@ -146,9 +146,7 @@ class AsyncClient:
         """All context entries of the pool."""
         return dict((await self.pool(pool, namespace=namespace)).spec.context or {})
 
-    async def get_context(
-        self, pool: str, key: str, *, namespace: str | None = None
-    ) -> str | None:
+    async def get_context(self, pool: str, key: str, *, namespace: str | None = None) -> str | None:
         return (await self.context(pool, namespace=namespace)).get(key)
 
     async def set_context(
@@ -187,8 +185,7 @@ class AsyncClient:
         tasks = [ClaudeTask.model_validate(item) for item in items]
         if pool is not None:
             tasks = [task for task in tasks if task.spec.pool_ref.name == pool]
-        return sorted(tasks, key=lambda t: (t.metadata.creation_timestamp is None,
-                                            t.metadata.creation_timestamp, t.metadata.name))  # fmt: skip
+        return sorted(tasks, key=_age_order)
 
     async def create(self, task: ClaudeTask, *, namespace: str | None = None) -> ClaudeTask:
         """Create a task from a model (e.g. one loaded with `manifests.load_tasks`)."""
@@ -367,7 +364,7 @@ class AsyncClient:
         follow: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         namespace: str | None = None,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """The task's lines in its slot's log (`kubectl logs`); with `follow`, waits for a
         slot and streams until the task finishes or `timeout` passes."""
         ns = self._ns(namespace)
@@ -382,7 +379,9 @@ class AsyncClient:
             since_seconds=None,
         )  # fmt: skip
         try:
-            with translated(TaskNotFound(f"slot pod {task.status.slot!r} of task {name!r} is gone")):
+            with translated(
+                TaskNotFound(f"slot pod {task.status.slot!r} of task {name!r} is gone")
+            ):
                 async for line in lines:
                     if marker in line:
                         yield line
@@ -408,6 +407,11 @@ class AsyncClient:
             missing=TaskNotFound(f"task {name!r} not found in namespace {ns!r}"),
         )  # fmt: skip
         return ClaudeTask.model_validate(body)
+
+
+def _age_order(task: ClaudeTask) -> tuple[float, str]:
+    stamp = task.metadata.creation_timestamp
+    return (stamp.timestamp() if stamp is not None else float("inf"), task.metadata.name)
 
 
 def _final_line(line: str) -> bool:

@@ -57,9 +57,16 @@ def task_manifest(
     labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The ClaudeTask to POST: a fixed name, or generateName `POOL-` when none is given."""
-    metadata: dict[str, Any] = {"name": name} if name else {"generateName": f"{spec.pool_ref.name}-"}
+    metadata: dict[str, Any] = (
+        {"name": name} if name else {"generateName": f"{spec.pool_ref.name}-"}
+    )
     metadata["labels"] = {**(labels or {}), POOL_LABEL: spec.pool_ref.name}
-    return {"apiVersion": API_VERSION, "kind": "ClaudeTask", "metadata": metadata, "spec": dump(spec)}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ClaudeTask",
+        "metadata": metadata,
+        "spec": dump(spec),
+    }
 
 
 def fan_out(prompts: list[str], max_parallel: int | None = None) -> FanOut:

@@ -8,7 +8,7 @@ event loop (use AsyncClient there).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncGenerator, Coroutine, Iterator
 from typing import Any, Self, TypeVar
 
 from claude_pool.api.pools import ClaudePool
@@ -134,8 +134,12 @@ class Client:
         try:
             while True:
                 try:
-                    yield self._run(anext(lines))
+                    yield self._run(_next(lines))
                 except StopAsyncIteration:
                     return
         finally:
-            self._run(lines.aclose())  # type: ignore[attr-defined]  # an async generator
+            self._run(lines.aclose())
+
+
+async def _next(lines: AsyncGenerator[str, None]) -> str:
+    return await anext(lines)
