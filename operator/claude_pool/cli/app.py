@@ -2,8 +2,9 @@
 
 `main` is the entry point of both scripts (`python -m claude_pool` hands it every command
 that is not one of the internal ones: agent, operator, crds, ...). It moves kubectl's
-global flags to the front, runs the typer app without its own exit handling, and turns
-SDK errors into one line on stderr and a distinct exit code (`exitcodes.ExitCode`).
+global flags to the front, runs the typer app (which reports usage errors itself, exit 2),
+and turns SDK errors into one line on stderr and a distinct exit code
+(`exitcodes.ExitCode`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import click
 import typer
 
 from claude_pool.cli import devcmd, pools, tasks
@@ -89,20 +89,15 @@ def hoist_globals(args: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
-        code = app(args=hoist_globals(args), prog_name="claude-pool", standalone_mode=False)
+        app(args=hoist_globals(args), prog_name="claude-pool")
+    except SystemExit as done:  # typer's way out: usage errors (2), typer.Exit(code), help
+        return done.code if isinstance(done.code, int) else ExitCode.OK
     except PoolSdkError as error:
         stderr.print(f"error: {error}", markup=False)
         return code_for(error)
-    except click.exceptions.Exit as done:
-        return done.exit_code
-    except click.ClickException as error:
-        error.show()
-        return ExitCode.USAGE if isinstance(error, click.UsageError) else error.exit_code
-    except click.exceptions.Abort:
-        return ExitCode.INTERRUPTED
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
-    return code if isinstance(code, int) else ExitCode.OK
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -31,11 +31,12 @@ TASK_WORDS = {"task", "tasks", "ctask", "ctasks", "claudetask", "claudetasks"}
 POOL_WORDS = {"pool", "pools", "cpool", "cpools", "claudepool", "claudepools"}
 
 
-def _print_objects(kind: str, objects: list[ClaudePool] | list[ClaudeTask], output: Format) -> None:
+def _print_objects(
+    kind: str, objects: list[ClaudePool] | list[ClaudeTask], output: Format, *, one: bool
+) -> None:
     now = dt.datetime.now(dt.UTC)
     if output in (Format.JSON, Format.YAML):
-        emit(objects[0] if len(objects) == 1 else {"apiVersion": "v1", "kind": "List",
-                                                   "items": objects}, output)  # fmt: skip
+        emit(objects[0] if one else {"apiVersion": "v1", "kind": "List", "items": objects}, output)
     elif output == Format.NAME:
         for item in objects:
             print(f"{kind}/{item.metadata.name}")
@@ -61,13 +62,13 @@ def get(
         async def tasks(client: AsyncClient) -> list[ClaudeTask]:
             return [await client.task(name)] if name else await client.tasks(pool)
 
-        _print_objects("claudetask", call(ctx, tasks), output)
+        _print_objects("claudetask", call(ctx, tasks), output, one=name is not None)
     elif word in POOL_WORDS:
 
         async def pools(client: AsyncClient) -> list[ClaudePool]:
             return [await client.pool(name)] if name else await client.pools()
 
-        _print_objects("claudepool", call(ctx, pools), output)
+        _print_objects("claudepool", call(ctx, pools), output, one=name is not None)
     else:
         raise InvalidRequest(f"unknown resource {resource!r}: use tasks or pools")
 
