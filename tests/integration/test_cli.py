@@ -158,7 +158,9 @@ def test_pool_edits_and_composite_manifests_without_an_operator(
     fan = parsed(run("fan-out", "-p", "p", "a", "b", "--max-parallel", "1", "-o", "json"))
     assert fan["spec"]["fanOut"] == {"prompts": ["a", "b"], "maxParallel": 1}
     steps = tmp_path / "steps.yaml"
-    steps.write_text("- {name: plan, prompt: Plan it.}\n- {name: do, prompt: '{previous_output}'}\n")
+    steps.write_text(
+        "- {name: plan, prompt: Plan it.}\n- {name: do, prompt: '{previous_output}'}\n"
+    )
     chain = parsed(run("chain", "-p", "p", "-f", str(steps), "-o", "json"))
     assert [s["name"] for s in chain["spec"]["chain"]["steps"]] == ["plan", "do"]
     auto = parsed(run("auto", "-p", "p", "Build it.", "--prefer", "parallel", "-o", "json"))

@@ -24,8 +24,17 @@ async def test_mcp_tools_run_tasks_and_read_the_pool(env: Env, kubeconfig: Path)
     env.wait_ready_slots(1)
     server = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "claude_pool", "mcp", "--kubeconfig", str(kubeconfig), "-n", env.namespace,
-              "--pool", "pool"],  # fmt: skip
+        args=[
+            "-m",
+            "claude_pool",
+            "mcp",
+            "--kubeconfig",
+            str(kubeconfig),
+            "-n",
+            env.namespace,
+            "--pool",
+            "pool",
+        ],  # fmt: skip
         cwd=str(ROOT),
     )
     async with Client(server) as mcp:

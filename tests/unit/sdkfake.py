@@ -72,7 +72,10 @@ class FakeDoor:
 
     def _notify(self, plural: str, namespace: str, kind: WatchEventType, body: dict[str, Any]):
         for w_plural, w_ns, w_name, queue in self.watchers:
-            if (w_plural, w_ns) == (plural, namespace) and w_name in (None, body["metadata"]["name"]):
+            if (w_plural, w_ns) == (plural, namespace) and w_name in (
+                None,
+                body["metadata"]["name"],
+            ):
                 queue.put_nowait(WatchEvent(kind, copy.deepcopy(body)))
 
     def _fail(self, method: str) -> None:

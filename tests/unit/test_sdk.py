@@ -171,7 +171,8 @@ async def test_composite_verbs_create_the_matching_modes(
 ) -> None:
     fan = await client.fan_out("demo", ["a", "b"], max_parallel=1)
     chain = await client.submit_chain(
-        "demo", [{"name": "plan", "prompt": "Plan."}, {"name": "do", "prompt": "Do {previous_output}."}]
+        "demo",
+        [{"name": "plan", "prompt": "Plan."}, {"name": "do", "prompt": "Do {previous_output}."}],
     )
     hints = AutoHints(prefer=RoutePreference.CHAIN, max_chain_steps=3)
     auto = await client.auto("demo", "Build it.", hints=hints)
@@ -180,7 +181,8 @@ async def test_composite_verbs_create_the_matching_modes(
     assert spec["fan"]["fanOut"] == {"prompts": ["a", "b"], "maxParallel": 1}
     assert [s["name"] for s in spec["chain"]["chain"]["steps"]] == ["plan", "do"]
     assert spec["auto"]["auto"] == {
-        "prompt": "Build it.", "hints": {"prefer": "chain", "maxChainSteps": 3}
+        "prompt": "Build it.",
+        "hints": {"prefer": "chain", "maxChainSteps": 3},
     }
     for body in spec.values():
         assert "prompt" not in body
