@@ -20,15 +20,28 @@ from tests.integration.harness import Env
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli(kubeconfig: Path, namespace: str, *args: str, timeout: float = 90,
-        stdin: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def cli(
+    kubeconfig: Path, namespace: str, *args: str, timeout: float = 90, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python -m claude_pool ARGS` with kubectl's flags (placed after the command, as a user
     might: they are hoisted)."""
     return subprocess.run(
-        [sys.executable, "-m", "claude_pool", *args, "--kubeconfig", str(kubeconfig),
-         "-n", namespace],  # fmt: skip
-        capture_output=True, text=True, timeout=timeout, input=stdin, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "claude_pool",
+            *args,
+            "--kubeconfig",
+            str(kubeconfig),
+            "-n",
+            namespace,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=stdin,
+        cwd=ROOT,
+    )
 
 
 def parsed(proc: subprocess.CompletedProcess[str]) -> Any:
@@ -46,8 +59,9 @@ def test_run_prints_the_output_and_exits_with_the_result(env: Env, kubeconfig: P
     assert ok.stdout.startswith("fake answer: hello")
     assert "ok Succeeded" in ok.stderr  # the progress lines (not a terminal: one per change)
 
-    bad = cli(kubeconfig, ns, "run", "-p", "pool", "--name", "bad", "-o", "json",
-              "x [[fake status=400]]")  # fmt: skip
+    bad = cli(
+        kubeconfig, ns, "run", "-p", "pool", "--name", "bad", "-o", "json", "x [[fake status=400]]"
+    )
     assert bad.returncode == 1, bad.stderr
     body = parsed(bad)
     assert body["status"]["phase"] == "Failed"
@@ -61,8 +75,15 @@ def test_run_prints_the_output_and_exits_with_the_result(env: Env, kubeconfig: P
     assert sorted(item["metadata"]["name"] for item in listed["items"]) == ["bad", "ok"]
     table = cli(kubeconfig, ns, "list", "-p", "pool")
     assert table.returncode == 0
-    assert table.stdout.split("\n")[0].split() == ["NAME", "POOL", "MODE", "PHASE", "SLOT",
-                                                   "COST", "AGE"]  # fmt: skip
+    assert table.stdout.split("\n")[0].split() == [
+        "NAME",
+        "POOL",
+        "MODE",
+        "PHASE",
+        "SLOT",
+        "COST",
+        "AGE",
+    ]
 
     status = parsed(cli(kubeconfig, ns, "status", "-o", "json"))
     assert status[0]["name"] == "pool"
@@ -179,7 +200,10 @@ def test_kubectl_finds_the_plugin(api_client: Any, namespace: str, kubeconfig: P
     env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "KUBECONFIG": str(kubeconfig)}
     proc = subprocess.run(
         ["kubectl", "claude", "get", "pool", "p", "-n", namespace, "-o", "json"],
-        capture_output=True, text=True, timeout=60, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["spec"]["slots"] == 3

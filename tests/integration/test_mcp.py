@@ -34,7 +34,7 @@ async def test_mcp_tools_run_tasks_and_read_the_pool(env: Env, kubeconfig: Path)
             env.namespace,
             "--pool",
             "pool",
-        ],  # fmt: skip
+        ],
         cwd=str(ROOT),
     )
     async with Client(server) as mcp:

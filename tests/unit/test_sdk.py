@@ -114,7 +114,7 @@ async def test_run_waits_by_watching_not_polling(client: AsyncClient, door: Fake
 
 async def test_wait_ends_at_its_bound_with_wait_timeout(client: AsyncClient) -> None:
     task = await client.submit("demo", "x")
-    with pytest.raises(WaitTimeout, match="not done after 0.2 s"):
+    with pytest.raises(WaitTimeout, match=r"not done after 0\.2 s"):
         await client.wait(task.metadata.name, timeout=0.2)
 
 
