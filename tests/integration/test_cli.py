@@ -91,6 +91,25 @@ def test_run_prints_the_output_and_exits_with_the_result(env: Env, kubeconfig: P
     assert status[0]["spent_microdollars"] >= 600
 
 
+def test_logs_follow_a_running_task_through_the_api_server(env: Env, kubeconfig: Path) -> None:
+    env.create_pool(slots=1)
+    env.wait_ready_slots(1)
+    ns = env.namespace
+    sub = cli(
+        kubeconfig, ns, "submit", "-p", "pool", "--name", "busy", "x [[fake tools=bash delay=2]]"
+    )
+    assert sub.returncode == 0, sub.stderr
+    followed = cli(kubeconfig, ns, "logs", "-f", "busy", "--timeout", "60")
+    assert followed.returncode == 0, followed.stderr
+    uid = env.task("busy")["metadata"]["uid"]
+    lines = followed.stdout.splitlines()
+    assert lines and all(line.startswith(f"task {uid}:") for line in lines), lines
+    assert any("tool Bash" in line for line in lines), lines
+    assert ": succeeded: " in lines[-1]
+    again = cli(kubeconfig, ns, "logs", "busy")
+    assert again.stdout.splitlines() == lines
+
+
 def test_cancel_wait_and_drain(env: Env, kubeconfig: Path) -> None:
     env.create_pool(slots=1)
     env.wait_ready_slots(1)
