@@ -33,6 +33,10 @@ values raise DirectiveError, which the server answers with a 400 naming the prob
     route          single | parallel | chain a routing decision as the final answer
     n              0..50                     prompts / chain steps of a route (default 2)
     model          id                        the `model` field of the answer
+    mcp            tool name                 the first call answers with a tool_use of this
+                                             (MCP) tool, e.g. mcp__claude-pool__pool_status,
+                                             then the final answer; the `tools` steps follow
+    mcp_input      JSON object               that tool_use's input (default {})
 """
 
 from __future__ import annotations
@@ -94,6 +98,8 @@ class Scenario:
     n: int | None = None
     model: str | None = None
     cwd: str | None = None
+    mcp: str | None = None
+    mcp_input: str | None = None  # canonical JSON text of an object
 
     def overlay(self, other: Scenario) -> Scenario:
         """This scenario with every field that `other` sets replaced by `other`'s value."""
@@ -130,7 +136,7 @@ class Scenario:
                 continue
             if field == "tools":
                 value = ":".join(value)
-            elif field == "structured" and value != AUTO:
+            elif (field == "structured" and value != AUTO) or field == "mcp_input":
                 value = json.loads(value)
             out[key] = value
         return out
@@ -254,7 +260,7 @@ def _as_text(key: str, value: object) -> str:
         return str(value)
     if key.lower() == "tools" and isinstance(value, list):
         return ":".join(str(v) for v in value)
-    if key.lower() == "structured":
+    if key.lower() in ("structured", "mcp_input", "mcp-input"):
         return json.dumps(value)
     raise DirectiveError(f"{key}: unsupported value {value!r}")
 
@@ -332,6 +338,16 @@ def _structured(key: str, text: str) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _json_object(key: str, text: str) -> str:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise DirectiveError(f"{key}: expected a JSON object, got {text!r}")
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _cwd(key: str, text: str) -> str:
     if not text.startswith("/"):
         raise DirectiveError(f"{key}: must be an absolute path, got {text!r}")
@@ -361,4 +377,6 @@ _KEYS: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "n": ("n", _int_in(0, 50)),
     "model": ("model", _nonempty),
     "cwd": ("cwd", _cwd),
+    "mcp": ("mcp", _nonempty),
+    "mcp_input": ("mcp_input", _json_object),
 }
