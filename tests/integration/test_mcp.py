@@ -3,7 +3,10 @@ suite's control plane with the operator running."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +16,7 @@ from mcp import Client, StdioServerParameters
 
 from claude_pool.devenv.clibin import claude_binary, fake_cli_env
 from tests.builders import pool_manifest
+from tests.helpers import eventually_async
 from tests.integration.harness import ROOT, Env
 
 
@@ -119,3 +123,41 @@ def test_the_claude_cli_calls_a_pool_tool_over_mcp(
     content = tool_results[-1]["content"]
     assert json.loads(content if isinstance(content, str) else content[0]["text"]) == {"set": True}
     assert pool["spec"]["context"] == {"from-claude": "hello"}
+
+
+async def test_the_mcp_server_speaks_streamable_http(
+    api_client: Any, namespace: str, kubeconfig: Path
+) -> None:
+    from kubernetes import client as k8s
+
+    k8s.CustomObjectsApi(api_client).create_namespaced_custom_object(
+        "claudepool.io", "v1alpha1", namespace, "claudepools", pool_manifest("p", slots=2)
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "claude_pool", "mcp", "--transport", "http", "--port", str(port),
+         "--kubeconfig", str(kubeconfig), "-n", namespace, "--pool", "p"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+
+        async def listening() -> bool:
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                return True
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            return False
+
+        await eventually_async(listening, timeout=30, what="the MCP server's HTTP port")
+        async with Client(f"http://127.0.0.1:{port}/mcp") as mcp:
+            status = _data(await mcp.call_tool("pool_status", {}))["pools"][0]
+            assert (status["pool"], status["target_slots"]) == ("p", 2)
+            assert _data(await mcp.call_tool("pool_scale_down", {"count": 1})) == {
+                "total_slots": 1
+            }
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
