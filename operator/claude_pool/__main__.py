@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(COMMANDS[args[0]][0])
     else:
         module = importlib.import_module(CLI)
-        if not args or args[0] in ("-h", "--help", "help"):
+        if args and args[0] in ("-h", "--help", "help"):
             code: int = module.main(["--help"])
             print(usage())
             return code

@@ -107,3 +107,16 @@ async def test_mcp_tools_are_listed_and_called_through_an_mcp_client() -> None:
         missing = await mcp.call_tool("pool_submit", {"prompt": "hi", "pool": "nope"})
         assert missing.is_error
         assert "pool 'nope' not found" in missing.content[0].text
+
+
+def test_shell_completion_completes_commands() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_CLAUDE_POOL_COMPLETE": "complete_bash",
+           "COMP_WORDS": "claude-pool con", "COMP_CWORD": "1"}  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "claude_pool"], env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["context"]
