@@ -21,7 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(
-    kubeconfig: Path, namespace: str, *args: str, timeout: float = 90, stdin: str | None = None
+    kubeconfig: Path,
+    namespace: str,
+    *args: str,
+    timeout: float = 90,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`python -m claude_pool ARGS` with kubectl's flags (placed after the command, as a user
     might: they are hoisted)."""
@@ -41,6 +46,7 @@ def cli(
         timeout=timeout,
         input=stdin,
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -59,6 +65,13 @@ def test_run_prints_the_output_and_exits_with_the_result(env: Env, kubeconfig: P
     assert ok.stdout.startswith("fake answer: hello")
     assert "ok Succeeded" in ok.stderr  # the progress lines (not a terminal: one per change)
 
+    # on a terminal (rich's TTY_COMPATIBLE forces it) the live display draws on stderr
+    live = cli(kubeconfig, ns, "run", "-p", "pool", "--name", "live", "-", stdin="from stdin",
+               env={"TTY_COMPATIBLE": "1", "COLUMNS": "120"})  # fmt: skip
+    assert live.returncode == 0, live.stderr
+    assert live.stdout.startswith("fake answer: from stdin")
+    assert "\x1b[" in live.stderr  # cursor control of the live display
+
     bad = cli(
         kubeconfig, ns, "run", "-p", "pool", "--name", "bad", "-o", "json", "x [[fake status=400]]"
     )
@@ -72,7 +85,7 @@ def test_run_prints_the_output_and_exits_with_the_result(env: Env, kubeconfig: P
     assert yaml.safe_load(result.stdout)["costMicrodollars"] == 600
 
     listed = parsed(cli(kubeconfig, ns, "get", "ctask", "-o", "json"))
-    assert sorted(item["metadata"]["name"] for item in listed["items"]) == ["bad", "ok"]
+    assert sorted(item["metadata"]["name"] for item in listed["items"]) == ["bad", "live", "ok"]
     table = cli(kubeconfig, ns, "list", "-p", "pool")
     assert table.returncode == 0
     assert table.stdout.split("\n")[0].split() == [
@@ -87,7 +100,7 @@ def test_run_prints_the_output_and_exits_with_the_result(env: Env, kubeconfig: P
 
     status = parsed(cli(kubeconfig, ns, "status", "-o", "json"))
     assert status[0]["name"] == "pool"
-    assert status[0]["tasks"] == {"Failed": 1, "Succeeded": 1}
+    assert status[0]["tasks"] == {"Failed": 1, "Succeeded": 2}
     assert status[0]["spent_microdollars"] >= 600
 
 

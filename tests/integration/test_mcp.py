@@ -136,10 +136,10 @@ async def test_the_mcp_server_speaks_streamable_http(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "claude_pool", "mcp", "--transport", "http", "--port", str(port),
-         "--kubeconfig", str(kubeconfig), "-n", namespace, "--pool", "p"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "claude_pool", "mcp", "--transport", "http", "--port", str(port),
+        "--kubeconfig", str(kubeconfig), "-n", namespace, "--pool", "p",
+        cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:
 
@@ -148,16 +148,14 @@ async def test_the_mcp_server_speaks_streamable_http(
                 _, writer = await asyncio.open_connection("127.0.0.1", port)
                 writer.close()
                 return True
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert server.returncode is None, "the MCP server exited"
             return False
 
         await eventually_async(listening, timeout=30, what="the MCP server's HTTP port")
         async with Client(f"http://127.0.0.1:{port}/mcp") as mcp:
             status = _data(await mcp.call_tool("pool_status", {}))["pools"][0]
             assert (status["pool"], status["target_slots"]) == ("p", 2)
-            assert _data(await mcp.call_tool("pool_scale_down", {"count": 1})) == {
-                "total_slots": 1
-            }
+            assert _data(await mcp.call_tool("pool_scale_down", {"count": 1})) == {"total_slots": 1}
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        await asyncio.wait_for(server.wait(), timeout=10)

@@ -279,4 +279,7 @@ def test_the_sync_client_runs_the_same_verbs(door: FakeDoor) -> None:
         assert client.set_context("demo", "k", "v") == {"k": "v"}
         with pytest.raises(WaitTimeout):
             client.wait("s", timeout=0.1)
+        door.update(TASKS, NS, "s", lambda b: b.update(status={"phase": "Running", "slot": "s0"}))
+        door.logs[(NS, "s0")] = ["task uid-s: turn 1: hi", "task uid-x: other"]
+        assert list(client.logs("s")) == ["task uid-s: turn 1: hi"]
     assert door.closed

@@ -4,6 +4,7 @@ auto. Registered on the app by `claude_pool.cli.app`; each is a thin layer over 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import sys
 from pathlib import Path
@@ -106,9 +107,9 @@ async def finish(
         with TaskProgress(enabled=show) as display:
             display.update(task)
             task = await client.wait(name, timeout=timeout, on_update=display.update)
-    except KeyboardInterrupt:
+    except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels us, then exits with 130
         stderr.print(f"task {name} goes on; stop it with: claude-pool cancel {name}")
-        return ExitCode.INTERRUPTED
+        raise
     phase = task_phase(task)
     output = await client.output(name)
     if fmt in (Format.JSON, Format.YAML):
