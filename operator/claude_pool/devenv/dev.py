@@ -96,7 +96,8 @@ def banner(
         f"  operator:       pid {operator.proc.pid if operator.proc else '-'}, "
         f"log {_shown(operator.log)}\n"
         f"  metrics:        {operator.metrics_url}\n"
-        f"  slot logs:      {_shown(state / 'node')}/<namespace>/<pod>-<uid>/container.log\n"
+        f"  slot logs:      {_shown(state / 'node')}/<namespace>/<pod>-<uid>/container.log"
+        " (kubectl logs works)\n"
         "\nIn another shell:\n"
         f"  export KUBECONFIG={kubeconfig}\n"
         f"  kubectl apply -f {_shown(examples / 'pool.yaml')}\n"
@@ -105,6 +106,8 @@ def banner(
         "  kubectl wait ctask/hello --for=condition=Succeeded --timeout=120s\n"
         "  kubectl get ctask hello -o jsonpath='{.status.result.output}'\n"
         "  kubectl scale cpool/demo --replicas=3\n"
+        '  .venv/bin/claude-pool run -p demo "Say hello."   # the CLI: docs/cli.md\n'
+        "  .venv/bin/claude-pool status\n"
         f"  (more in {_shown(examples / 'README.md')})\n"
         "\nCtrl-C stops everything."
     )
