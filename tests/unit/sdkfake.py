@@ -108,9 +108,7 @@ class FakeDoor:
         ]  # fmt: skip
         return items, str(next(self._versions))
 
-    async def create(
-        self, plural: str, namespace: str, body: dict[str, Any], *, dry_run: bool = False
-    ) -> dict[str, Any]:
+    async def create(self, plural: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         self._fail("create")
         body = copy.deepcopy(body)
         meta = body["metadata"]

@@ -122,11 +122,8 @@ class ClusterDoor:
         items: list[dict[str, Any]] = body.get("items") or []
         return items, str((body.get("metadata") or {}).get("resourceVersion", ""))
 
-    async def create(
-        self, plural: str, namespace: str, body: dict[str, Any], *, dry_run: bool = False
-    ) -> dict[str, Any]:
-        path = _query(custom_path(plural, namespace), {"dryRun": "All" if dry_run else None})
-        return await self._call("POST", path, body)
+    async def create(self, plural: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", custom_path(plural, namespace), body)
 
     async def patch(
         self, plural: str, namespace: str, name: str, body: dict[str, Any]

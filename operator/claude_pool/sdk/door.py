@@ -21,9 +21,7 @@ class Door(Protocol):
         self, plural: str, namespace: str, *, label_selector: str | None = None
     ) -> tuple[list[dict[str, Any]], str]: ...
 
-    async def create(
-        self, plural: str, namespace: str, body: dict[str, Any], *, dry_run: bool = False
-    ) -> dict[str, Any]: ...
+    async def create(self, plural: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
     async def patch(
         self, plural: str, namespace: str, name: str, body: dict[str, Any]
