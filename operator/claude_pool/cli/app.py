@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from claude_pool.cli import devcmd, pools, tasks
+from claude_pool.cli import composites, devcmd, pools, tasks
 from claude_pool.cli.common import Globals
 from claude_pool.cli.exitcodes import ExitCode, code_for
 from claude_pool.cli.output import stderr
@@ -48,8 +48,8 @@ def _globals(
 for command, name in (
     (tasks.run, "run"), (tasks.submit, "submit"), (tasks.wait, "wait"),
     (tasks.result, "result"), (tasks.logs, "logs"), (tasks.cancel, "cancel"),
-    (tasks.delete, "delete"), (tasks.fan_out, "fan-out"), (tasks.chain, "chain"),
-    (tasks.auto, "auto"), (tasks.list_tasks, "list"), (pools.get, "get"),
+    (tasks.delete, "delete"), (composites.fan_out, "fan-out"), (composites.chain, "chain"),
+    (composites.auto, "auto"), (tasks.list_tasks, "list"), (pools.get, "get"),
     (pools.status, "status"), (pools.scale, "scale"), (pools.suspend, "suspend"),
     (pools.resume, "resume"), (pools.drain, "drain"),
 ):  # fmt: skip
