@@ -104,6 +104,12 @@ async def test_mcp_tools_are_listed_and_called_through_an_mcp_client() -> None:
             "steps": [{"name": "a", "prompt": "x", "model": "haiku"}]}))  # fmt: skip
         spec = door.objects[("claudetasks", NS, chained["task_id"])]["spec"]
         assert spec["chain"]["steps"][0]["config"] == {"model": "haiku"}
+        waited = _structured(
+            await mcp.call_tool("pool_run", {"prompt": "slow", "timeout_seconds": 1})
+        )
+        assert waited["timed_out"] is True and waited["phase"] == "Pending"
+        listed = _structured(await mcp.call_tool("pool_list_tasks", {}))["tasks"]
+        assert len(listed) == 3
         missing = await mcp.call_tool("pool_submit", {"prompt": "hi", "pool": "nope"})
         assert missing.is_error
         assert "pool 'nope' not found" in missing.content[0].text

@@ -20,7 +20,7 @@ from claude_pool.api.modes import AutoHints, RoutePreference
 from claude_pool.api.money import MoneyError, parse_dollars
 from claude_pool.mcpserver.replies import status_reply, task_reply
 from claude_pool.sdk.client import AsyncClient
-from claude_pool.sdk.errors import InvalidRequest, PoolSdkError
+from claude_pool.sdk.errors import InvalidRequest, PoolSdkError, WaitTimeout
 
 T = TypeVar("T")
 DEFAULT_WAIT_SECONDS = 600
@@ -68,7 +68,15 @@ class PoolTools:
         return TaskOverrides(**fields) if fields else None
 
     async def finished(self, name: str, timeout: float) -> dict[str, Any]:
-        task = await self.guard(self.client.wait(name, timeout=timeout))
+        """The finished task; at the bound, the task as it is with `timed_out` (it goes on:
+        ask pool_result later)."""
+        try:
+            task = await self.client.wait(name, timeout=timeout)
+        except WaitTimeout:
+            reply = task_reply(await self.guard(self.client.task(name)))
+            return {**reply, "timed_out": True}
+        except PoolSdkError as error:
+            raise ToolError(str(error)) from None
         output = await self.guard(self.client.output(name))
         return task_reply(task, output)
 
@@ -187,9 +195,10 @@ def _register(server: MCPServer[Any], tools: PoolTools) -> None:
         summaries = await tools.guard(client.status(pool or tools.default_pool))
         return {"pools": [status_reply(summary) for summary in summaries]}
 
-    @tool("List tasks (of one pool when given) with phase and cost.")
+    @tool("List the pool's tasks with phase and cost (all pools' with pool='*').")
     async def pool_list_tasks(pool: str | None = None) -> dict[str, Any]:
-        found = await tools.guard(client.tasks(pool))
+        chosen = None if pool == "*" else (pool or tools.default_pool)
+        found = await tools.guard(client.tasks(chosen))
         return {"tasks": [task_reply(task) for task in found]}
 
     @tool("Set a shared context entry (added to every task's system prompt).")
