@@ -45,6 +45,8 @@ class FakeDoor:
         self._versions = itertools.count(1)
         self._names = itertools.count(1)
         self.closed = False
+        self.log_hangs = False
+        """pod_log keeps the stream open after its lines (a follow that never ends)."""
 
     # helpers for tests
     def put(self, plural: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -182,10 +184,13 @@ class FakeDoor:
     ) -> AsyncIterator[str]:
         self._fail("pod_log")
         lines = list(self.logs.get((namespace, pod), []))
+        hangs = self.log_hangs
 
         async def stream() -> AsyncIterator[str]:
             for line in lines:
                 yield line
+            if hangs:
+                await asyncio.Event().wait()
 
         return stream()
 

@@ -255,6 +255,22 @@ async def test_logs_are_the_tasks_lines_of_its_slot(client: AsyncClient, door: F
     assert lines == ["task uid-t: turn 1: tool Read", "task uid-t: succeeded: 1 turns, cost $0.001"]
 
 
+async def test_following_logs_ends_at_its_bound(client: AsyncClient, door: FakeDoor) -> None:
+    await client.submit("demo", "x", name="t")
+    door.update(TASKS, NS, "t", lambda b: b.update(status={"phase": "Running", "slot": "s0"}))
+    door.logs[(NS, "s0")] = ["task uid-t: turn 1: tool Read"]
+    door.log_hangs = True
+    seen: list[str] = []
+
+    async def follow() -> None:
+        async for line in client.logs("t", follow=True, timeout=0.3):
+            seen.append(line)
+
+    with pytest.raises(WaitTimeout, match="logs of task t still open"):
+        await follow()
+    assert seen == ["task uid-t: turn 1: tool Read"]
+
+
 @pytest.mark.parametrize(
     ("error", "expected"),
     [

@@ -9,6 +9,7 @@ the CLI and the MCP server. It reaches the cluster only through a `Door`
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, Self
@@ -25,7 +26,7 @@ from claude_pool.api.tasks import ClaudeTask, ClaudeTaskSpec
 from claude_pool.kube.access import ClusterDoor, NoConfiguration, connect
 from claude_pool.sdk import manifests
 from claude_pool.sdk.door import Door
-from claude_pool.sdk.errors import ClusterUnavailable, PoolNotFound, TaskNotFound
+from claude_pool.sdk.errors import ClusterUnavailable, PoolNotFound, TaskNotFound, WaitTimeout
 from claude_pool.sdk.summaries import PoolSummary, pool_summary, task_phase
 from claude_pool.sdk.translating import translated
 from claude_pool.sdk.waiting import wait_for
@@ -366,8 +367,9 @@ class AsyncClient:
         namespace: str | None = None,
     ) -> AsyncGenerator[str, None]:
         """The task's lines in its slot's log (`kubectl logs`); with `follow`, waits for a
-        slot and streams until the task finishes or `timeout` passes."""
+        slot and streams until the task finishes. Bounded: WaitTimeout after `timeout` s."""
         ns = self._ns(namespace)
+        deadline = self.clock() + timeout
         task = await self.task(name, namespace=ns)
         if task.status.slot is None and follow:
             task = await self.wait_for_slot(name, timeout=timeout, namespace=ns)
@@ -378,15 +380,22 @@ class AsyncClient:
             ns, task.status.slot, container=AGENT_CONTAINER, follow=follow and not is_done(task),
             since_seconds=None,
         )  # fmt: skip
+        gone = TaskNotFound(f"slot pod {task.status.slot!r} of task {name!r} is gone")
         try:
-            with translated(
-                TaskNotFound(f"slot pod {task.status.slot!r} of task {name!r} is gone")
-            ):
-                async for line in lines:
-                    if marker in line:
-                        yield line
-                        if follow and _final_line(line):
-                            return
+            while True:
+                try:
+                    with translated(gone):
+                        line = await asyncio.wait_for(anext(lines), deadline - self.clock())
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    raise WaitTimeout(
+                        f"logs of task {name} still open after {timeout:g} s"
+                    ) from None
+                if marker in line:
+                    yield line
+                    if follow and _final_line(line):
+                        return
         finally:
             close = getattr(lines, "aclose", None)
             if close is not None:
