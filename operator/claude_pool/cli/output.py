@@ -22,7 +22,10 @@ from claude_pool.api.pools import ClaudePool
 from claude_pool.api.tasks import ClaudeTask, task_mode
 from claude_pool.sdk.summaries import PoolSummary, task_phase
 
-stdout = Console(soft_wrap=True, highlight=False)
+TABLE_WIDTH = 1000
+"""Tables are never cut to the terminal's width: long rows wrap in the terminal, as
+kubectl's do, and a pipe gets every column whole."""
+stdout = Console(soft_wrap=True, highlight=False, width=TABLE_WIDTH)
 stderr = Console(stderr=True, highlight=False)
 
 
@@ -55,6 +58,13 @@ def emit(value: Any, fmt: Format) -> None:
         print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def print_table(table: Table) -> None:
+    """A table on stdout, without the padding rich leaves at the end of each line."""
+    with stdout.capture() as captured:
+        stdout.print(table)
+    print("\n".join(line.rstrip() for line in captured.get().splitlines()))
+
+
 def _table(*headers: str) -> Table:
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for header in headers:
@@ -79,7 +89,7 @@ def task_table(tasks: Sequence[ClaudeTask], now: dt.datetime) -> Table:
         table.add_row(
             task.metadata.name,
             task.spec.pool_ref.name,
-            str(task.status.mode or task_mode(task.spec)),
+            str(task_mode(task.spec)),
             str(task_phase(task)),
             task.status.slot or "",
             format_dollars(task.status.cost_microdollars),

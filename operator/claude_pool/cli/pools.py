@@ -18,9 +18,9 @@ from claude_pool.cli.output import (
     context_table,
     emit,
     pool_table,
+    print_table,
     status_table,
     stderr,
-    stdout,
     task_table,
 )
 from claude_pool.sdk.client import DEFAULT_TIMEOUT, AsyncClient
@@ -43,9 +43,9 @@ def _print_objects(
     elif not objects:
         stderr.print("No resources found.")
     elif kind == "claudepool":
-        stdout.print(pool_table([o for o in objects if isinstance(o, ClaudePool)], now))
+        print_table(pool_table([o for o in objects if isinstance(o, ClaudePool)], now))
     else:
-        stdout.print(task_table([o for o in objects if isinstance(o, ClaudeTask)], now))
+        print_table(task_table([o for o in objects if isinstance(o, ClaudeTask)], now))
 
 
 def get(
@@ -89,7 +89,7 @@ def status(
     elif not summaries:
         stderr.print("No pools found.")
     else:
-        stdout.print(status_table(summaries))
+        print_table(status_table(summaries))
 
 
 def _pool_done(pool: ClaudePool, verb: str, output: Format) -> None:
@@ -167,7 +167,7 @@ def context_list(ctx: typer.Context, pool: PoolArg, output: OutputOpt = Format.T
     elif not entries:
         stderr.print(f"pool {pool} has no context")
     else:
-        stdout.print(context_table(entries))
+        print_table(context_table(entries))
 
 
 @context_app.command("get")

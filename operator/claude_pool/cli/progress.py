@@ -1,8 +1,9 @@
 """The live progress display of `claude-pool run` (and `wait`, `--wait`): rich on stderr.
 
-On a terminal a spinner line shows the phase, slot, turns, cost and, for composite tasks,
-a bar of finished children; elsewhere (a pipe, CI) each phase change is one plain line.
-Fed by the SDK's `on_update` callback, which fires on every watch event of the task.
+On a terminal a spinner line shows the phase, slot, turns, cost and elapsed time, with a
+bar that fills with finished children for composite tasks (and pulses otherwise);
+elsewhere (a pipe, CI) each change is one plain line. Fed by the SDK's `on_update`
+callback, which fires on every watch event of the task.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from types import TracebackType
 
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TaskID,
@@ -32,6 +32,8 @@ def describe(task: ClaudeTask) -> str:
     if status.slot:
         parts.append(f"on {status.slot}")
     progress = status.progress
+    if progress is not None and progress.total_steps:
+        parts.append(f"steps {progress.completed_steps}/{progress.total_steps}")
     if progress is not None and progress.turns:
         parts.append(f"turns {progress.turns}")
     cost = progress.cost_microdollars if progress is not None else 0
@@ -55,7 +57,6 @@ class TaskProgress:
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=stderr,
             transient=True,

@@ -14,7 +14,7 @@ import typer
 from claude_pool.api.tasks import ClaudeTask
 from claude_pool.cli.common import OutputOpt, PoolOpt, TaskArg, WaitOpt, call
 from claude_pool.cli.exitcodes import ExitCode, code_for_phase
-from claude_pool.cli.output import Format, emit, stderr, stdout, task_table
+from claude_pool.cli.output import Format, emit, print_table, stderr, task_table
 from claude_pool.cli.taskflags import (
     BudgetOpt,
     EffortOpt,
@@ -212,4 +212,4 @@ def list_tasks(
     elif not tasks:
         stderr.print("No tasks found.")
     else:
-        stdout.print(task_table(tasks, dt.datetime.now(dt.UTC)))
+        print_table(task_table(tasks, dt.datetime.now(dt.UTC)))

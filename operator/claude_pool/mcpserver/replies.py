@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from claude_pool.api.results import TaskResult
-from claude_pool.api.tasks import ClaudeTask
+from claude_pool.api.tasks import ClaudeTask, task_mode
 from claude_pool.sdk.summaries import PoolSummary, task_phase
 
 
@@ -33,7 +33,7 @@ def task_reply(task: ClaudeTask, output: str | None = None) -> dict[str, Any]:
         "task_id": task.metadata.name,
         "pool": task.spec.pool_ref.name,
         "phase": str(task_phase(task)),
-        "mode": str(status.mode) if status.mode else None,
+        "mode": str(task_mode(task.spec)),
         "slot": status.slot,
         "cost_microdollars": status.cost_microdollars,
     }
