@@ -116,13 +116,12 @@ async def test_mcp_tools_are_listed_and_called_through_an_mcp_client() -> None:
 
 
 def test_shell_completion_completes_commands() -> None:
-    import os
-    import subprocess
-    import sys
+    from typer.testing import CliRunner
 
-    env = {**os.environ, "_CLAUDE_POOL_COMPLETE": "complete_bash",
-           "COMP_WORDS": "claude-pool con", "COMP_CWORD": "1"}  # fmt: skip
-    proc = subprocess.run([sys.executable, "-m", "claude_pool"], env=env, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["context"]
+    from claude_pool.cli.app import app
+
+    env = {"_CLAUDE_POOL_COMPLETE": "complete_bash", "COMP_WORDS": "claude-pool con",
+           "COMP_CWORD": "1"}  # fmt: skip
+    result = CliRunner().invoke(app, [], env=env, prog_name="claude-pool")
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == ["context"]
