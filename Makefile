@@ -36,7 +36,11 @@ $(STAMP)/controlplane: $(STAMP)/venv operator/claude_pool/devenv/building.py
 	$(PY) -m claude_pool build
 	@touch $@
 
-setup: $(STAMP)/venv $(STAMP)/cli $(STAMP)/controlplane ## Install everything: venv, pinned Claude CLI, control plane binaries (built from Go modules, cached)
+$(STAMP)/helm: $(STAMP)/venv operator/claude_pool/devenv/helmbin.py
+	$(PY) -m claude_pool.devenv.helmbin
+	@touch $@
+
+setup: $(STAMP)/venv $(STAMP)/cli $(STAMP)/controlplane $(STAMP)/helm ## Install everything: venv, pinned Claude CLI, control plane and helm binaries (built from Go modules, cached)
 
 dev: setup ## Run claude-pool locally: control plane, CRDs, operator, local node, fake API (Ctrl-C stops it)
 	$(PY) -m claude_pool dev
@@ -56,11 +60,13 @@ lint: $(STAMP)/venv ## ruff (lint + format check), mypy strict, import-linter la
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-crds: $(STAMP)/venv ## Regenerate crds/ from the pydantic models
+crds: $(STAMP)/venv ## Regenerate crds/ from the pydantic models (and the Helm chart's copy)
 	$(PY) -m claude_pool crds
+	cp crds/claudepools.yaml crds/claudetasks.yaml deploy/chart/crds/
 
-verify: $(STAMP)/venv ## Fail if crds/ differs from what the models generate
+verify: $(STAMP)/venv ## Fail if crds/ (or the chart's copy) differs from what the models generate
 	$(PY) -m claude_pool crds --check
+	diff -r -x Kustomization crds deploy/chart/crds
 
 bench: setup ## Run the benchmarks in bench/ (prints figures)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

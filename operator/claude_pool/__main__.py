@@ -1,7 +1,9 @@
 """Entry point: `python -m claude_pool <command>` (also installed as `claude-pool`).
 
-Each command lives in its own module and is imported only when chosen, so the slot agent
-never loads operator code and the operator never loads the dev environment.
+The internal commands below each live in their own module and are imported only when
+chosen, so the slot agent never loads operator code and the operator never loads the dev
+environment. Every other command (run, submit, get, status, mcp, ...) is the user CLI,
+`claude_pool.cli.app`, loaded only then.
 """
 
 from __future__ import annotations
@@ -20,21 +22,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+CLI = "claude_pool.cli.app"
+
+
 def usage() -> str:
-    lines = ["usage: python -m claude_pool COMMAND [ARGS...]", "", "commands:"]
+    lines = ["internal commands (python -m claude_pool COMMAND [ARGS...]):"]
     lines += [f"  {name:<13} {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in ("-h", "--help", "help"):
-        print(usage())
-        return 0
-    if args[0] not in COMMANDS:
-        print(f"unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
-        return 2
-    module = importlib.import_module(COMMANDS[args[0]][0])
+    if args and args[0] in COMMANDS:
+        module = importlib.import_module(COMMANDS[args[0]][0])
+    else:
+        module = importlib.import_module(CLI)
+        if args and args[0] in ("-h", "--help", "help"):
+            code: int = module.main(["--help"])
+            print(usage())
+            return code
+        return int(module.main(args))
     result: int = module.main(args[1:])
     return result
 

@@ -199,6 +199,7 @@ def test_the_base_renders_with_kubectl_kustomize(tmp_path: Path) -> None:
             "CustomResourceDefinition",
             "CustomResourceDefinition",
             "Namespace",
+            "Service",
             "ServiceAccount",
             "ClusterRole",
             "ClusterRoleBinding",

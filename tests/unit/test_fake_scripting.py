@@ -566,3 +566,20 @@ def test_claude_binary_missing_everywhere_says_run_make_setup(
     monkeypatch.setattr("claude_pool.devenv.clibin.PINNED_BIN", tmp_path / "none")
     with pytest.raises(ClaudeBinaryNotFound, match="make setup"):
         claude_binary({"PATH": str(tmp_path)})
+
+
+def test_an_mcp_directive_calls_that_tool_first_then_answers() -> None:
+    scenario = parse_directives('[[fake mcp=mcp__pool__context_set mcp_input={"key":"k"}]]')
+    assert scenario.mcp_input == '{"key":"k"}'
+    assert Scenario.from_mapping(scenario.to_dict()) == scenario
+    first = plan_reply(scenario, conversation_from_body(cli_body("go")))
+    assert isinstance(first.reply, MessageReply)
+    block = first.reply.content[0]
+    assert isinstance(block, ToolUseBlock)
+    assert (block.name, block.input) == ("mcp__pool__context_set", {"key": "k"})
+    body = cli_body("go", history=tool_turn("mcp__pool__context_set", 1))
+    final = plan_reply(scenario, conversation_from_body(body))
+    assert isinstance(final.reply, MessageReply)
+    assert isinstance(final.reply.content[0], TextBlock)
+    with pytest.raises(DirectiveError, match="JSON object"):
+        parse_directives("[[fake mcp_input=[1]]]")

@@ -192,7 +192,7 @@ def banner(
         f"  operator:       pid {operator.proc.pid if operator.proc else '-'}, "
         f"log {_shown(operator.log)} (restarted if it crashes)\n"
         f"  metrics:        {operator.metrics_url}\n"
-        f"  slot logs:      {slots}/<namespace>/<pod>-<uid>/container.log\n"
+        f"  slot logs:      {slots}/<namespace>/<pod>-<uid>/container.log (kubectl logs works)\n"
         "\nIn another shell:\n"
         f"{path_line}"
         f"  export KUBECONFIG={kubeconfig}\n"
@@ -202,6 +202,8 @@ def banner(
         "  kubectl wait ctask/hello --for=condition=Succeeded --timeout=120s\n"
         "  kubectl get ctask hello -o jsonpath='{.status.result.output}'\n"
         "  kubectl scale cpool/demo --replicas=3\n"
+        '  .venv/bin/claude-pool run -p demo "Say hello."   # the CLI: docs/cli.md\n'
+        "  .venv/bin/claude-pool status\n"
         f"  (more in {_shown(examples / 'README.md')})\n"
         "\nCtrl-C stops everything."
     )

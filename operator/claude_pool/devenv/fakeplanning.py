@@ -277,6 +277,10 @@ def minimal_instance(schema: object, depth: int = 0) -> Any:
 def _tool_step(scenario: Scenario, convo: Conversation, tool_id: str) -> ToolUseBlock | None:
     tools = scenario.tools or ()
     k = convo.assistant_turns
+    if scenario.mcp is not None:
+        if k == 0:
+            return ToolUseBlock(tool_id, scenario.mcp, json.loads(scenario.mcp_input or "{}"))
+        k -= 1
     if tools == (ToolStep.LOOP,):
         step = ToolStep.LOOP
     elif k < len(tools):

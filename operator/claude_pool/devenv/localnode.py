@@ -44,6 +44,7 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from claude_pool.devenv.controlplane import die_with_parent
+from claude_pool.devenv.kubeletlogs import KubeletLogs
 from claude_pool.devenv.podprocess import PodConfigError, ProcessSpec, process_spec
 from claude_pool.devenv.podusers import check_cli, chown_tree, slot_python, traversable_by_others
 
@@ -115,6 +116,7 @@ class LocalNode:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.logs = KubeletLogs(root / "kubelet", self._log_file, self._alive)
 
     def __enter__(self) -> LocalNode:
         return self.start()
@@ -133,6 +135,7 @@ class LocalNode:
                 self._scratch = Path(tempfile.mkdtemp(prefix="claude-pool-pods-"))
                 self._scratch.chmod(0o711)
                 self.pods_dir = self._scratch
+        self.logs.start()
         self._register()
         for target in (self._watch_loop, self._supervise_loop):
             thread = threading.Thread(target=target, name=f"{self.name}-{target.__name__}")
@@ -151,6 +154,7 @@ class LocalNode:
             thread.join(timeout=10)
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
+        self.logs.stop()
 
     def run_of(self, namespace: str, name: str) -> PodRun | None:
         with self._lock:
@@ -171,6 +175,17 @@ class LocalNode:
         )
         with contextlib.suppress(ApiException):
             self.core.create_node(node)
+        # where `kubectl logs` reaches this node (the node may exist from an earlier run)
+        endpoint = {"daemonEndpoints": {"kubeletEndpoint": {"Port": self.logs.port}}}
+        self.core.patch_node_status(self.name, {"status": endpoint})
+
+    def _log_file(self, namespace: str, name: str) -> Path | None:
+        run = self.run_of(namespace, name)
+        return None if run is None else run.root / "container.log"
+
+    def _alive(self, namespace: str, name: str) -> bool:
+        run = self.run_of(namespace, name)
+        return run is not None and run.proc is not None and run.proc.poll() is None
 
     def _wanted(self, pod: Any) -> bool:
         return self.namespaces is None or pod.metadata.namespace in self.namespaces

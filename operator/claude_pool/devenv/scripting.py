@@ -47,6 +47,10 @@ values raise DirectiveError, which the server answers with a 400 naming the prob
                                              answer single
     n              0..256                    prompts / chain steps of a route (default 2)
     model          id                        the `model` field of the answer
+    mcp            tool name                 the first call answers with a tool_use of this
+                                             (MCP) tool, e.g. mcp__claude-pool__pool_status,
+                                             then the final answer; the `tools` steps follow
+    mcp_input      JSON object               that tool_use's input (default {})
 """
 
 from __future__ import annotations
@@ -119,6 +123,8 @@ class Scenario:
     n: int | None = None
     model: str | None = None
     cwd: str | None = None
+    mcp: str | None = None
+    mcp_input: str | None = None  # canonical JSON text of an object
 
     def overlay(self, other: Scenario) -> Scenario:
         """This scenario with every field that `other` sets replaced by `other`'s value."""
@@ -155,7 +161,7 @@ class Scenario:
                 continue
             if field == "tools":
                 value = ":".join(value)
-            elif (field == "structured" and value != AUTO) or field == "json_reply":
+            elif (field == "structured" and value != AUTO) or field in ("json_reply", "mcp_input"):
                 value = json.loads(value)
             out[key] = value
         return out
@@ -290,7 +296,7 @@ def _as_text(key: str, value: object) -> str:
         return str(value)
     if key.lower() == "tools" and isinstance(value, list):
         return ":".join(str(v) for v in value)
-    if key.lower() in ("structured", "json"):
+    if key.lower() in ("structured", "json", "mcp_input", "mcp-input"):
         return json.dumps(value)
     raise DirectiveError(f"{key}: unsupported value {value!r}")
 
@@ -410,4 +416,6 @@ _KEYS: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "n": ("n", _int_in(0, 256)),
     "model": ("model", _nonempty),
     "cwd": ("cwd", _cwd),
+    "mcp": ("mcp", _nonempty),
+    "mcp_input": ("mcp_input", _json_object),
 }
