@@ -178,7 +178,7 @@ async def test_composite_verbs_create_the_matching_modes(
     auto = await client.auto("demo", "Build it.", hints=hints)
     spec = {n: door.objects[(TASKS, NS, t.metadata.name)]["spec"]
             for n, t in (("fan", fan), ("chain", chain), ("auto", auto))}  # fmt: skip
-    assert spec["fan"]["fanOut"] == {"prompts": ["a", "b"], "maxParallel": 1}
+    assert spec["fan"]["fanOut"] == {"prompts": ["a", "b"], "maxParallel": 1, "failFast": False}
     assert [s["name"] for s in spec["chain"]["chain"]["steps"]] == ["plan", "do"]
     assert spec["auto"]["auto"] == {
         "prompt": "Build it.",

@@ -42,10 +42,15 @@ def task_reply(task: ClaudeTask, output: str | None = None) -> dict[str, Any]:
         reply["waiting"] = {"reason": waiting[0].reason, "message": waiting[0].message}
     if status.progress is not None:
         reply["progress"] = status.progress.model_dump(mode="json", exclude_none=True)
-    if status.children:
-        reply["children"] = [
-            {"task_id": c.name, "index": c.index, "step": c.step, "phase": c.phase}
-            for c in status.children
+    if status.children is not None:
+        reply["children"] = status.children.model_dump(mode="json", exclude_none=True)
+    if status.items:
+        reply["items"] = [
+            {"index": i.index, "task_id": i.child, "phase": str(i.phase)} for i in status.items
+        ]
+    if status.steps:
+        reply["steps"] = [
+            {"name": s.name, "task_id": s.child, "phase": str(s.phase)} for s in status.steps
         ]
     if status.result is not None:
         reply["result"] = result_reply(status.result, output)
