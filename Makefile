@@ -74,4 +74,5 @@ kind-e2e: setup ## End-to-end tests on kind (opt-in; skipped with a reason witho
 	CLAUDE_POOL_E2E=1 $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 clean: ## Remove local state (keeps the control plane binary cache in ~/.cache/claude-pool)
+	-test -x $(PY) && $(PY) -c 'import shutil, pathlib; from claude_pool.devenv.dev import node_root; shutil.rmtree(node_root(pathlib.Path(".dev")).parent, ignore_errors=True)'
 	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache

@@ -23,8 +23,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from claude_pool.api.agent import CliPermissionMode
+from claude_pool.api.pools import ClaudePool
 from claude_pool.devenv.clibin import claude_binary
 from claude_pool.devenv.fakeapi import FakeAnthropic, RecordedRequest
+from claude_pool.workflows.resolving import resolve_request
 from tests.helpers import eventually_async
 
 pytestmark = [pytest.mark.cli, pytest.mark.timeout(120)]
@@ -254,7 +257,7 @@ async def test_a_task_succeeds_with_the_exact_cost_the_cli_reports(
         "\n\nAnswer briefly.\n\n## Shared Context\n- **repo**: acme/api\n- **branch**: main"
     )
     assert "task t-success: started" in agent.output
-    assert "task t-success: succeeded: 1 turns, cost $0.047205 (47205 µ$)" in agent.output
+    assert "task t-success: succeeded: 1 turn, cost $0.047205 (47205 µ$)" in agent.output
 
 
 async def test_a_200_kb_prompt_with_leading_dashes_reaches_the_model_unchanged(
@@ -618,3 +621,58 @@ async def test_the_same_task_started_twice_runs_once(agent: Agent, fake: FakeAnt
     assert len(sent) == 1
     assert len({r.session_id for r in sent}) == 1
     assert agent.output.count("task t-once: started") == 1
+
+
+# -- models and permissions ---------------------------------------------------------------
+
+
+async def test_a_haiku_pool_in_plan_mode_runs_and_is_billed_as_haiku(
+    agent: Agent, fake: FakeAnthropic
+) -> None:
+    pool = ClaudePool.model_validate(
+        {"metadata": {"name": "p"}, "spec": {"claude": {"model": "haiku"}}}
+    )
+    request = resolve_request(pool, "hi [[fake in=1000000 out=0]]", None, timeout_seconds=60)
+    assert request.permission_mode is CliPermissionMode.PLAN
+    body = await agent.run("t-haiku", **request.to_wire())
+    assert body["state"] == "succeeded", body
+    assert body["result"]["model"] == "claude-haiku-4-5-20251001"
+    assert body["result"]["costMicrodollars"] == 1_000_000  # 1M input tokens at $1/M
+    assert messages(fake)[-1].body["model"] == "claude-haiku-4-5-20251001"
+    # what the operator sent before: the alias, which the CLI upgrades to Sonnet when planning
+    alias = await agent.run("t-alias", **{**request.to_wire(), "model": "haiku"})
+    assert alias["result"]["model"] == "claude-sonnet-5"
+    assert alias["result"]["costMicrodollars"] == 3_000_000
+
+
+async def test_tool_uses_denied_in_plan_mode_are_reported_with_their_targets(
+    agent: Agent,
+) -> None:
+    body = await agent.run(
+        "t-denied", prompt="work [[fake tools=write]]", model="sonnet", permissionMode="plan"
+    )
+    result = body["result"]
+    assert result["permissionDenials"] == ["Write"], result
+    (denied,) = result["deniedToolUses"]
+    assert denied["tool"] == "Write"
+    assert denied["target"].endswith("fake_written.txt")
+
+
+async def test_a_killed_agent_takes_its_cli_along_so_the_model_is_not_called_on(
+    fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    volume = tmp_path / "slot"
+    agent = await start_agent(fake.base_url, volume)
+    try:
+        status, _ = await agent.start_task("t-orphan", prompt="hi [[fake stall=60]]")
+        assert status == 201
+        await until_the_fake_is_asked(fake)
+        assert processes_under(volume / "work"), "the CLI runs in the task's work directory"
+        assert await agent.stop(signal.SIGKILL) == -signal.SIGKILL
+
+        async def cli_gone() -> bool:
+            return not processes_under(volume / "work")
+
+        await eventually_async(cli_gone, timeout=10, interval=0.1, what="the CLI to die")
+    finally:
+        kill_cli_processes(volume)

@@ -103,7 +103,7 @@ def test_a_fully_specified_pool_is_accepted_and_keeps_every_field(
         context={"repo": "example/app"},
         suspend=False,
         supervision={"maxRestarts": 5, "maxTaskAttempts": 2, "drainTimeoutSeconds": 60},
-        workspace={"repo": "https://github.com/example/app", "isolation": "chain"},
+        ttlSecondsAfterFinished=3600,
     )
     created = _create(api_client, namespace, body)
     assert created["spec"]["claude"]["mcpServers"]["files"]["args"] == ["--root", "/w"]
@@ -157,7 +157,7 @@ def test_a_task_in_each_mode_is_accepted_with_defaults_filled_in(
         "task",
         "pool",
         config={"maxBudgetMicrodollars": 250_000, "permissionMode": "plan", "tools": []},
-        review={"required": True},
+        review={"required": False},
         **overrides,
     )
     created = _create(api_client, namespace, body)
@@ -258,6 +258,59 @@ INVALID: list[Any] = [
         "spec.template.labels",
         id="reserved-label",
     ),
+    pytest.param(
+        "pool",
+        {"template": {"annotations": {"claudepool.io/draining": "true"}}},
+        "spec.template.annotations: Invalid value: spec.template.annotations must not use the"
+        " reserved prefix claudepool.io/",
+        id="reserved-annotation",
+    ),
+    *(
+        pytest.param(
+            "pool",
+            {"template": {"env": [{"name": "FOO", "value": "1"}, {"name": name, "value": "x"}]}},
+            f"spec.template.env: {name} is set by the operator",
+            id=f"reserved-env-{name}",
+        )
+        for name in (
+            "CLAUDE_POOL_AGENT_TOKEN",
+            "ANTHROPIC_BASE_URL",
+            "ANTHROPIC_API_KEY",
+            "CLAUDE_CODE_OAUTH_TOKEN",
+            "KUBERNETES_SERVICE_HOST",
+        )
+    ),
+    pytest.param(
+        "pool",
+        {"workspace": {"repo": "https://github.com/example/app"}},
+        "spec.workspace is not built yet",
+        id="workspace-not-built",
+    ),
+    pytest.param(
+        "task",
+        {"review": {"required": True}},
+        "spec.review.required: review gates are not built yet",
+        id="review-not-built",
+    ),
+    pytest.param(
+        "task",
+        {"prompt": None, "prompt_from": {"configMapKeyRef": {"name": "p", "key": "prompt"}}},
+        "spec.promptFrom is not run by this operator version yet",
+        id="promptFrom-not-wired",
+    ),
+    pytest.param(
+        "task",
+        {
+            "prompt": None,
+            "prompt_from": {
+                "configMapKeyRef": {"name": "p", "key": "prompt"},
+                "secretKeyRef": {"name": "p", "key": "prompt"},
+            },
+        },
+        "spec.promptFrom: set exactly one of configMapKeyRef and secretKeyRef",
+        id="promptFrom-two-refs",
+    ),
+    pytest.param("task", {"prompt": "x" * 65537}, "spec.prompt", id="prompt-above-64KiB"),
     pytest.param(
         "pool",
         {"credentials": {"secretName": "s", "apiKeyKey": "a", "oauthTokenKey": "b"}},
@@ -580,3 +633,20 @@ def test_a_full_task_status_from_the_models_is_stored_without_pruning(
     )
     assert stored["status"] == wire
     assert ClaudeTaskStatus.model_validate(stored["status"]) == status
+
+
+def test_kubectl_explain_shows_the_limits_in_the_field_descriptions(
+    api_client: client.ApiClient,
+) -> None:
+    # kubectl explain reads the apiserver's OpenAPI v3 document of the group version
+    response = api_client.call_api(
+        "GET",
+        f"{api_client.configuration.host}/openapi/v3/apis/{GROUP}/{VERSION}",
+        header_params={"Accept": "application/json"},
+    )
+    schemas = json.loads(response.read())["components"]["schemas"]
+    pool = schemas[f"io.claudepool.{VERSION}.ClaudePool"]["properties"]["spec"]["properties"]
+    task = schemas[f"io.claudepool.{VERSION}.ClaudeTask"]["properties"]["spec"]["properties"]
+    assert "0 to 200" in pool["slots"]["description"]
+    assert "65536 characters" in task["prompt"]["description"]
+    assert "1 MiB" in task["promptFrom"]["description"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -277,6 +278,32 @@ def test_the_fake_api_command_prints_its_url_and_exits_0_on_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
+
+
+def test_a_client_that_disconnects_mid_answer_is_one_log_line_not_a_traceback() -> None:
+    command = [sys.executable, "-m", "claude_pool", "fake-api", "--port", "0"]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
+        host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
+        assert host is not None and port is not None
+        for prompt in ("[[fake delay=0.5]]", "[[fake stall=0.5]]"):
+            payload = json.dumps(body(prompt)).encode()
+            with socket.create_connection((host, port), timeout=5) as sock:
+                sock.sendall(
+                    b"POST /v1/messages HTTP/1.1\r\nHost: fake\r\nContent-Type: application/json"
+                    b"\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload)
+                )
+                time.sleep(0.2)  # the fake holds the answer: hang up before it is written
+        time.sleep(1.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err, err
+    assert err.count("client went away mid-answer") == 2, err
 
 
 # -- the real Claude CLI -------------------------------------------------------------------

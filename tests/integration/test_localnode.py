@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,3 +137,66 @@ def test_deleting_a_pod_stops_its_process_and_removes_it(
 
     eventually(gone, timeout=30, what="the pod object removed")
     assert proc.poll() is not None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a node running as root can switch users")
+def test_as_root_a_pod_runs_as_its_run_as_user_and_cannot_read_the_admin_kubeconfig(
+    api_client: client.ApiClient, namespace: str, node: LocalNode, kubeconfig: Path
+) -> None:
+    # the kubeconfig as `make dev` leaves it: mode 600 in a directory anyone may traverse,
+    # beside a file anyone may read (so a denial is the file's mode, not the path's)
+    shared = Path(tempfile.mkdtemp(prefix="claude-pool-test-"))
+    try:
+        shared.chmod(0o711)
+        admin = shared / "kubeconfig"
+        admin.write_bytes(kubeconfig.read_bytes())
+        admin.chmod(0o600)
+        public = shared / "public.txt"
+        public.write_text("anyone")
+        public.chmod(0o644)
+        run = _run_probe_pod(api_client, namespace, node, admin, public)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+    assert run.proc is not None and run.spec is not None
+    status = Path(f"/proc/{run.proc.pid}/status").read_text()
+    uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+    assert uid_line.split()[1:] == ["10001"] * 4
+    written = run.spec.volumes["data"] / "mine.txt"
+    assert written.stat().st_uid == 10001
+    log = (run.root / "container.log").read_text()
+    assert "public: readable" in log, log
+    assert "kubeconfig: denied" in log, log
+
+
+PROBE = """
+import os, pathlib
+for label, name in (("public", "PUBLIC_PATH"), ("kubeconfig", "KUBECONFIG_PATH")):
+    try:
+        pathlib.Path(os.environ[name]).read_text()
+        print(f"{label}: readable", flush=True)
+    except PermissionError:
+        print(f"{label}: denied", flush=True)
+pathlib.Path(os.environ["SERVE_DIR"], "mine.txt").write_text("written by the pod")
+import http.server
+http.server.test(HandlerClass=http.server.SimpleHTTPRequestHandler, port=8080,
+                 bind=os.environ["POD_IP"])
+"""
+
+
+def _run_probe_pod(
+    api_client: client.ApiClient, namespace: str, node: LocalNode, admin: Path, public: Path
+) -> Any:
+    core = client.CoreV1Api(api_client)
+    manifest = http_pod("unprivileged")
+    manifest["spec"]["securityContext"] = {"runAsUser": 10001, "runAsGroup": 10001}
+    container = manifest["spec"]["containers"][0]
+    container["command"], container["args"] = ["python", "-c", PROBE], []
+    container["env"] += [
+        {"name": "KUBECONFIG_PATH", "value": str(admin)},
+        {"name": "PUBLIC_PATH", "value": str(public)},
+    ]
+    core.create_namespaced_pod(namespace, manifest)
+    eventually(lambda: ready_pod(core, namespace, "unprivileged"), timeout=30, what="Ready")
+    run = node.run_of(namespace, "unprivileged")
+    assert run is not None
+    return run

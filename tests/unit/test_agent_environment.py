@@ -12,6 +12,7 @@ from claude_pool.agent.settings import AgentSettings
 from claude_pool.api.agent import (
     AgentResult,
     CliPermissionMode,
+    DeniedToolUse,
     Failure,
     ProgressEvent,
     ProgressKind,
@@ -77,6 +78,7 @@ def test_secrets_are_scrubbed_from_results_and_progress() -> None:
         output="the key is sk-ant-secret-key-123",
         success=False,
         structured_output={"k": ["sk-ant-secret-key-123"], "sk-ant-secret-key-123": 1},
+        denied_tool_uses=[DeniedToolUse(tool="Bash", target="curl -H 'x: sk-ant-secret-key-123'")],
         failure=Failure(
             reason=FailureReason.MODEL_ERROR,
             message="token agent-token-abcdefghijklmnop",
@@ -86,7 +88,7 @@ def test_secrets_are_scrubbed_from_results_and_progress() -> None:
     clean = redactor.scrub_result(result).model_dump_json()
     assert "sk-ant-secret-key-123" not in clean
     assert "agent-token-abcdefghijklmnop" not in clean
-    assert clean.count(REDACTED) == 5
+    assert clean.count(REDACTED) == 6
     event = ProgressEvent(seq=1, kind=ProgressKind.TEXT, text="sk-ant-secret-key-123")
     assert redactor.scrub_event(event).text == REDACTED
     assert redactor.scrub("a short word") == "a short word"  # too short to be a secret

@@ -343,3 +343,35 @@ def test_permission_denials_are_listed_by_tool() -> None:
     )
     result = build_result(observe(line), finished(), requested_model=None, schema=False)
     assert result.permission_denials == ["Write"]
+
+
+def test_denied_tool_uses_say_what_each_tool_was_used_on() -> None:
+    line = dict(
+        SUCCESS,
+        permission_denials=[
+            {"tool_name": "Write", "tool_use_id": "a", "tool_input": {"file_path": "/w/a.py"}},
+            {"tool_name": "Bash", "tool_use_id": "b", "tool_input": {"command": "rm -rf\n/x"}},
+            {"tool_name": "mcp__x__y", "tool_use_id": "c", "tool_input": {"n": 1}},
+            {"tool_use_id": "d", "tool_input": {}},
+            "not an object",
+        ],
+    )
+    result = build_result(observe(line), finished(), requested_model=None, schema=False)
+    assert [(u.tool, u.target) for u in result.denied_tool_uses] == [
+        ("Write", "/w/a.py"),
+        ("Bash", "rm -rf /x"),
+        ("mcp__x__y", ""),
+    ]
+    assert result.permission_denials == ["Write", "Bash", "mcp__x__y"]
+    assert result.to_wire()["deniedToolUses"][0] == {"tool": "Write", "target": "/w/a.py"}
+
+
+def test_denied_tool_uses_are_bounded_in_number_and_length() -> None:
+    many = [
+        {"tool_name": "Bash", "tool_use_id": str(i), "tool_input": {"command": "x" * 1000}}
+        for i in range(40)
+    ]
+    line = dict(SUCCESS, permission_denials=many)
+    result = build_result(observe(line), finished(), requested_model=None, schema=False)
+    assert len(result.denied_tool_uses) == 32
+    assert all(len(use.target) == 256 for use in result.denied_tool_uses)

@@ -125,6 +125,7 @@ def _conditions(**states: tuple[ConditionStatus, str]) -> list[Condition]:
         ({}, TaskPhase.PENDING),
         ({"Admitted": (TRUE, TaskReason.QUEUED)}, TaskPhase.PENDING),
         ({"Admitted": (FALSE, TaskReason.BUDGET_EXHAUSTED)}, TaskPhase.WAITING),
+        ({"Admitted": (FALSE, TaskReason.WAITING_FOR_SLOT)}, TaskPhase.PENDING),
         ({"Admitted": (TRUE, "Queued"), "Running": (TRUE, "Dispatched")}, TaskPhase.RUNNING),
         ({"Admitted": (TRUE, "Queued"), "Running": (FALSE, "Retrying")}, TaskPhase.PENDING),
         (
@@ -165,6 +166,7 @@ def test_task_condition_types_are_the_documented_set() -> None:
         "Succeeded",
         "Failed",
         "Cancelled",
+        "ModelMismatch",
     ]
 
 
@@ -386,3 +388,43 @@ def test_task_overrides_carry_the_seed_fields() -> None:
         "max_budget_microdollars",
     }
     assert seed <= fields
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        (
+            {"template": {"annotations": {"note": "x", "claudepool.io/draining": "true"}}},
+            "spec.template.annotations must not use the reserved prefix claudepool.io/:"
+            " claudepool.io/draining",
+        ),
+        (
+            {"template": {"labels": {"claudepool.io/pool": "x"}}},
+            "spec.template.labels must not use the reserved prefix",
+        ),
+        ({"workspace": {"repo": "https://example.com/r.git"}}, "spec.workspace is not built yet"),
+    ],
+)
+def test_the_pool_model_refuses_what_admission_refuses(spec: dict[str, Any], words: str) -> None:
+    with pytest.raises(ValidationError, match=words):
+        ClaudePoolSpec.model_validate(spec)
+
+
+def test_the_task_model_refuses_a_required_review_until_review_gates_are_built() -> None:
+    with pytest.raises(ValidationError, match="review gates are not built yet"):
+        ClaudeTaskSpec.model_validate(
+            {"poolRef": {"name": "p"}, "prompt": "x", "review": {"required": True}}
+        )
+    spec = ClaudeTaskSpec.model_validate(
+        {"poolRef": {"name": "p"}, "prompt": "x", "review": {"required": False}}
+    )
+    assert spec.review is not None and not spec.review.required
+
+
+def test_a_pool_ttl_default_is_bounded_like_the_task_ttl() -> None:
+    assert (
+        ClaudePoolSpec.model_validate({"ttlSecondsAfterFinished": 60}).ttl_seconds_after_finished
+        == 60
+    )
+    with pytest.raises(ValidationError, match="ttlSecondsAfterFinished"):
+        ClaudePoolSpec.model_validate({"ttlSecondsAfterFinished": -1})

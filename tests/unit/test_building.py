@@ -63,3 +63,13 @@ def test_an_assets_directory_missing_a_binary_is_a_clear_error(
     monkeypatch.setenv(building.ASSETS_ENV, str(tmp_path))
     with pytest.raises(RuntimeError, match="lacks kube-apiserver, kube-controller-manager"):
         building.ensure_binaries()
+
+
+def test_kubectl_is_built_from_the_same_modules_into_the_same_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(building.CACHE_ENV, str(tmp_path))
+    assert building.kubectl_path() == building.bin_dir() / "kubectl"
+    source = building.tools_go(("kubectl",))
+    assert '\t_ "k8s.io/kubernetes/cmd/kubectl"\n' in source
+    assert source.startswith("//go:build tools\n")

@@ -15,7 +15,18 @@ import yaml
 from pydantic import BaseModel
 
 from claude_pool.api import crdgen
-from claude_pool.api.common import MAX_CHAIN_STEPS, MAX_FANOUT, MAX_SLOTS
+from claude_pool.api.common import (
+    MAX_CHAIN_STEPS,
+    MAX_CONTEXT_ENTRIES,
+    MAX_FANOUT,
+    MAX_LIST_ITEMS,
+    MAX_PRIORITY,
+    MAX_PROMPT_FROM_BYTES,
+    MAX_PROMPT_LENGTH,
+    MAX_SLOTS,
+    MAX_TIMEOUT_SECONDS,
+    MAX_TTL_SECONDS,
+)
 from claude_pool.api.schema import SchemaError, structural_schema
 
 REPO = Path(__file__).resolve().parents[2]
@@ -206,26 +217,56 @@ def test_task_rules_enforce_one_mode_unique_steps_and_immutability() -> None:
     rules = _rules("task")
     spec_rules = {rule["message"]: rule["rule"] for rule in rules[".spec"]}
     one_mode = spec_rules[
-        "exactly one of spec.prompt, spec.fanOut, spec.chain or spec.auto must be set"
+        "exactly one of spec.prompt, spec.promptFrom, spec.fanOut, spec.chain or spec.auto"
+        " must be set"
     ]
-    assert all(f"has(self.{field})" in one_mode for field in ("prompt", "fanOut", "chain", "auto"))
-    assert any("oldSelf.prompt" in rule for rule in spec_rules.values())
+    modes = ("prompt", "promptFrom", "fanOut", "chain", "auto")
+    assert all(f"has(self.{field})" in one_mode for field in modes)
+    assert any("oldSelf.promptFrom" in rule for rule in spec_rules.values())
     assert "spec.cancel cannot be set back to false" in spec_rules
-    for field in ("poolRef", "prompt", "fanOut", "chain", "auto", "config"):
+    for field in ("poolRef", "prompt", "promptFrom", "fanOut", "chain", "auto", "config"):
         assert {"rule": "self == oldSelf", "message": f"spec.{field} is immutable"} in rules[
             f".spec.{field}"
         ]
     assert "spec.chain.steps names must be unique" in _messages("task")
 
 
-def test_pool_rules_guard_budget_credentials_labels_and_env() -> None:
-    assert _messages("pool") == {
+def test_pool_rules_guard_budget_credentials_labels_annotations_env_and_workspace() -> None:
+    messages = _messages("pool")
+    assert {
         "spec.budget.defaultTaskReservationMicrodollars must not exceed"
         " spec.budget.limitMicrodollars",
         "set at most one of spec.credentials.apiKeyKey and spec.credentials.oauthTokenKey",
         "spec.template.labels must not use the reserved prefix claudepool.io/",
+        "spec.template.annotations must not use the reserved prefix claudepool.io/",
         "spec.template.env: set value or valueFrom, not both",
+    } < messages
+    assert any(m.startswith("spec.template.env: a reserved name") for m in messages)
+    assert any(m.startswith("spec.workspace is not built yet") for m in messages)
+    assert len(messages) == 7
+
+
+def test_limits_users_hit_are_in_the_field_descriptions_kubectl_explain_shows() -> None:
+    expected = {
+        ("pool", ".spec.slots"): str(MAX_SLOTS),
+        ("pool", ".spec.context"): str(MAX_CONTEXT_ENTRIES),
+        ("pool", ".spec.template.env"): str(MAX_LIST_ITEMS),
+        ("pool", ".spec.ttlSecondsAfterFinished"): str(MAX_TTL_SECONDS),
+        ("task", ".spec.prompt"): str(MAX_PROMPT_LENGTH),
+        ("task", ".spec.promptFrom"): str(MAX_PROMPT_FROM_BYTES),
+        ("task", ".spec.fanOut"): str(MAX_FANOUT),
+        ("task", ".spec.fanOut.prompts"): str(MAX_FANOUT),
+        ("task", ".spec.chain.steps"): str(MAX_CHAIN_STEPS),
+        ("task", ".spec.timeoutSeconds"): str(MAX_TIMEOUT_SECONDS),
+        ("task", ".spec.ttlSecondsAfterFinished"): str(MAX_TTL_SECONDS),
+        ("task", ".spec.priority"): str(MAX_PRIORITY),
     }
+    missing = [
+        f"{kind}{path}: {number}"
+        for (kind, path), number in expected.items()
+        if number not in NODES_BY_PATH[(kind, path)]["description"]
+    ]
+    assert missing == []
 
 
 @pytest.mark.parametrize("kind", CRDS)

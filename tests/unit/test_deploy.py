@@ -33,11 +33,13 @@ OPERATOR_ACCESS: dict[tuple[str, str], set[str]] = {
     ("claudepool.io", "claudetasks/status"): {"patch"},
     # kopf watch of slot pods; Kube.create, Kube.delete_pod, Kube.patch_pod_metadata
     ("", "pods"): {"get", "list", "watch", "create", "delete", "patch"},
-    # Kube.read_secret (agent token, credentials check), Kube.create (agent token)
+    # Kube.read_secret (agent token, credentials check), Kube.create (agent token),
+    # Kube.read_config_key (spec.promptFrom)
     ("", "secrets"): {"get", "create"},
-    # Kube.create: the slots' ServiceAccount, the output ConfigMap, Kube.event (+ kopf's events)
+    # Kube.create: the slots' ServiceAccount, the output ConfigMap, Kube.event (+ kopf's events);
+    # Kube.read_config_key (spec.promptFrom)
     ("", "serviceaccounts"): {"create"},
-    ("", "configmaps"): {"create"},
+    ("", "configmaps"): {"get", "create"},
     ("", "events"): {"create"},
     # kopf: cluster-wide namespace tracking and CRD scanning
     ("", "namespaces"): {"list", "watch"},

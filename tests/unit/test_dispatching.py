@@ -42,8 +42,10 @@ def test_a_task_whose_cap_exceeds_the_remaining_budget_waits_with_the_numbers() 
     big, small = decisions
     assert big.verdict is Verdict.WAIT_FOR_BUDGET
     assert big.reason is TaskReason.INSUFFICIENT_BUDGET
-    assert "500000" in big.message
-    assert "200000" in big.message
+    assert big.message.startswith(
+        "task reserves $0.50 but only $0.20 remain of the $1.00 limit (spent $0.80, reserved $0.00;"
+    )
+    assert "reserves 500000, 200000 remain, limit 1000000" in big.message
     assert small.verdict is Verdict.ASSIGN
     assert small.task.reservation == 100_000
 

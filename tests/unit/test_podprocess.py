@@ -91,3 +91,25 @@ def test_the_nodes_own_interpreter_path_is_never_relocated_into_a_volume(
         str(tmp_path / "volumes" / "tmp" / "file"),
     ]
     assert spec.env["BIN"] == "/tmp/checkout/claude"
+
+
+def test_the_user_comes_from_the_security_context_the_containers_over_the_pods(
+    tmp_path: Path,
+) -> None:
+    manifest = pod([], ["python", "-V"])
+    assert (
+        process_spec(
+            manifest, pod_ip="127.0.0.2", root=tmp_path, secret=no_secret, config_map=no_secret
+        ).run_as_user
+        is None
+    )
+    manifest["spec"]["securityContext"] = {"runAsUser": 10001, "runAsGroup": 10001}
+    spec = process_spec(
+        manifest, pod_ip="127.0.0.2", root=tmp_path, secret=no_secret, config_map=no_secret
+    )
+    assert (spec.run_as_user, spec.run_as_group) == (10001, 10001)
+    manifest["spec"]["containers"][0]["securityContext"] = {"runAsUser": 20002}
+    spec = process_spec(
+        manifest, pod_ip="127.0.0.2", root=tmp_path, secret=no_secret, config_map=no_secret
+    )
+    assert (spec.run_as_user, spec.run_as_group) == (20002, 10001)

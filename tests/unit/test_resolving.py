@@ -31,7 +31,7 @@ def test_task_settings_win_over_the_pools_and_tool_lists_are_joined() -> None:
         {"model": "haiku", "allowedTools": ["Bash"], "mcpServers": {"b": {"command": "z"}}}
     )
     req = resolve_request(p, "do it", task, timeout_seconds=30)
-    assert req.model == "haiku"
+    assert req.model == "claude-haiku-4-5-20251001"  # the alias, resolved
     assert req.max_turns == 5
     assert req.allowed_tools == ["Read", "Bash"]
     assert req.effort is not None

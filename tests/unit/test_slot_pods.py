@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from claude_pool.api.pools import ClaudePool
+import pytest
+from pydantic import ValidationError
+
+from claude_pool.api.pools import ClaudePool, EnvVar
 from claude_pool.slots import pods
 
 
@@ -57,15 +60,21 @@ def test_credentials_reach_the_pod_only_by_secret_reference() -> None:
     assert env["ANTHROPIC_BASE_URL"]["value"] == "http://127.0.0.1:9"
 
 
+@pytest.mark.parametrize(
+    "name", ["CLAUDE_POOL_AGENT_TOKEN", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY",
+             "CLAUDE_CODE_OAUTH_TOKEN", "KUBERNETES_SERVICE_HOST"],
+)  # fmt: skip
+def test_the_model_refuses_a_reserved_environment_variable_naming_it(name: str) -> None:
+    with pytest.raises(ValidationError, match=f"spec.template.env: {name} is set by the operator"):
+        pool(template={"env": [{"name": name, "value": "x"}]})
+
+
 def test_a_template_cannot_override_reserved_environment_variables() -> None:
-    p = pool(
-        template={
-            "env": [
-                {"name": "CLAUDE_POOL_AGENT_TOKEN", "value": "stolen"},
-                {"name": "FOO", "value": "bar"},
-            ]
-        }
-    )
+    p = pool(template={"env": [{"name": "FOO", "value": "bar"}]})
+    # an object stored before admission refused these: built without validation
+    stolen = EnvVar.model_construct(name="CLAUDE_POOL_AGENT_TOKEN", value="stolen")
+    assert p.spec.template.env is not None
+    p.spec.template.env.insert(0, stolen)
     env = pods.desired_slot_pod(p, 0, pods.SlotDefaults())["spec"]["containers"][0]["env"]
     token = [e for e in env if e["name"] == "CLAUDE_POOL_AGENT_TOKEN"]
     assert len(token) == 1

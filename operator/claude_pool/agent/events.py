@@ -13,10 +13,21 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from claude_pool.api.agent import AgentResult, Failure, ProgressEvent, ProgressKind, Usage
+from claude_pool.api.agent import (
+    AgentResult,
+    DeniedToolUse,
+    Failure,
+    ProgressEvent,
+    ProgressKind,
+    Usage,
+)
 from claude_pool.api.failures import FailureReason
 
 TEXT_SNIPPET_CHARS = 500
+MAX_DENIALS = 32
+DENIAL_TARGET_CHARS = 256
+_TARGET_KEYS = ("command", "file_path", "notebook_path", "path", "url", "pattern", "query")
+"""Input fields that say what a tool was used on, in the order they are looked for."""
 SYNTHETIC_MODEL = "<synthetic>"
 
 _CONNECTION_MARKERS = (
@@ -216,6 +227,23 @@ def _denials(result_line: dict[str, Any]) -> list[str]:
     return [str(_dict(d).get("tool_name")) for d in items if _dict(d).get("tool_name")]
 
 
+def denied_tool_uses(result_line: dict[str, Any]) -> list[DeniedToolUse]:
+    """The tool uses the CLI denied, with what each was used on (the first MAX_DENIALS)."""
+    denials = result_line.get("permission_denials")
+    found: list[DeniedToolUse] = []
+    for item in denials if isinstance(denials, list) else []:
+        entry = _dict(item)
+        tool = entry.get("tool_name")
+        if not isinstance(tool, str) or not tool:
+            continue
+        tool_input = _dict(entry.get("tool_input"))
+        target = next(
+            (tool_input[k] for k in _TARGET_KEYS if isinstance(tool_input.get(k), str)), ""
+        )
+        found.append(DeniedToolUse(tool=tool[:256], target=" ".join(target.split())[:256]))
+    return found[:MAX_DENIALS]
+
+
 def _error_text(result_line: dict[str, Any]) -> str:
     errors = result_line.get("errors")
     if isinstance(errors, list) and errors:
@@ -285,6 +313,7 @@ def build_result(
         model=_model(line, model),
         structured_output=structured,
         permission_denials=_denials(line),
+        denied_tool_uses=denied_tool_uses(line),
         failure=None
         if reason is None
         else Failure(

@@ -58,6 +58,10 @@ class Redactor:
             update={
                 "output": self.scrub(result.output),
                 "structured_output": self.scrub_json(result.structured_output),
+                "denied_tool_uses": [
+                    use.model_copy(update={"target": self.scrub(use.target)})
+                    for use in result.denied_tool_uses
+                ],
                 "failure": failure,
             }
         )

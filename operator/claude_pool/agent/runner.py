@@ -5,17 +5,21 @@ Called by `slot.Slot`, one run at a time. The CLI gets a new process group
 directory, the slot's HOME and an allow-listed environment. A timeout, a cancel or an agent
 shutdown stops the whole group: SIGTERM, then SIGKILL after the grace. When the CLI exits by
 itself, whatever it left running in its group (background shells of the Bash tool) is killed
-too, so nothing of one task outlives it.
+too, so nothing of one task outlives it. The CLI also dies with the agent (Linux
+PR_SET_PDEATHSIG): an agent killed outright (SIGKILL, OOM) cannot leave a CLI running on,
+still calling the model, while the operator retries the task elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import shutil
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -40,6 +44,13 @@ STDERR_TAIL_BYTES = 4096
 LINE_LIMIT = 64 * 1024 * 1024
 """A stream-json line longer than this (a huge tool result) is skipped, not fatal."""
 DRAIN_SECONDS = 5.0
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_agent() -> None:
+    """In the CLI between fork and exec: SIGKILL when the agent (the forking thread) dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class StopSignal:
@@ -180,6 +191,7 @@ class Runner:
                     cwd=workdir,
                     env=env,
                     start_new_session=True,
+                    preexec_fn=die_with_agent if sys.platform == "linux" else None,
                     limit=LINE_LIMIT,
                 )
         except OSError as error:

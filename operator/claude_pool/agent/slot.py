@@ -27,6 +27,7 @@ from claude_pool.api.agent import (
     TaskState,
     TaskStatus,
 )
+from claude_pool.api.common import plural
 from claude_pool.api.failures import FailureReason
 
 MAX_EVENTS = 10_000
@@ -220,7 +221,7 @@ class Slot:
 def describe(result: AgentResult) -> str:
     """A one-line summary of a result for the log."""
     cost = f"cost ${result.cost_microdollars / 1_000_000:.6f} ({result.cost_microdollars} µ$)"
-    figures = f"{result.turns} turns, {cost}, {result.duration_ms / 1000:.2f} s"
+    figures = f"{plural(result.turns, 'turn')}, {cost}, {result.duration_ms / 1000:.2f} s"
     if result.failure is None:
         return f"succeeded: {figures}"
     message = " ".join(result.failure.message.split())[:300]

@@ -167,6 +167,14 @@ class Failure(WireModel):
     stderr_tail: str = ""
 
 
+class DeniedToolUse(WireModel):
+    """One tool use the CLI refused (`permission_denials` of its result line)."""
+
+    tool: str
+    target: str = ""
+    """What the tool was used on: the command, file path, URL or pattern (at most 256 chars)."""
+
+
 class AgentResult(WireModel):
     """The outcome of one CLI run, as the agent reports it (the status keeps it as
     `api.results.TaskResult`)."""
@@ -185,6 +193,8 @@ class AgentResult(WireModel):
     """The object answered through --json-schema, when one was requested and produced."""
     permission_denials: list[str] = []
     """Tools the CLI refused to run for lack of permission (the run may still succeed)."""
+    denied_tool_uses: list[DeniedToolUse] = []
+    """The same denials with what each tool was used on, in order (at most 32)."""
     failure: Failure | None = None
 
 

@@ -61,17 +61,20 @@ class ClaudeOptions(SpecModel):
     """Options that both a pool (as defaults) and a task (as overrides) may set."""
 
     model: Identifier | None = None
-    """Model name or alias passed as --model (e.g. sonnet, claude-sonnet-4-5)."""
+    """Model id or alias (e.g. haiku, sonnet, opus, claude-sonnet-4-5). The operator resolves
+    aliases to full ids (the pinned CLI's own table), so the model asked for runs in every
+    permission mode; status.result.model names the model that answered."""
     fallback_model: Identifier | None = None
     """--fallback-model: used when the model is overloaded."""
     permission_mode: PermissionMode | None = None
     """--permission-mode; plan when neither pool nor task sets it (as in the seed)."""
     max_turns: Annotated[int, Field(ge=1, le=MAX_TURNS)] | None = None
-    """--max-turns: most agentic turns per run."""
+    """--max-turns: most agentic turns per run (1 to 10000)."""
     effort: Effort | None = None
     """--effort."""
     allowed_tools: ToolList | None = None
-    """--allowed-tools entries, e.g. Read or Bash(git log:*). Pool and task lists are joined."""
+    """--allowed-tools entries, e.g. Read or Bash(git log:*), at most 128. Pool and task lists
+    are joined."""
     disallowed_tools: ToolList | None = None
     """--disallowed-tools entries."""
     tools: ToolList | None = None
@@ -82,7 +85,8 @@ class ClaudeOptions(SpecModel):
     append_system_prompt: LongText | None = None
     """--append-system-prompt: added to the CLI's default system prompt."""
     mcp_servers: McpServers | None = None
-    """MCP servers by name, each as in the CLI's --mcp-config `mcpServers` object."""
+    """MCP servers by name (at most 32), each as in the CLI's --mcp-config `mcpServers`
+    object."""
     session_policy: SessionPolicy | None = None
     """fresh (the default) or resumeSlot."""
 

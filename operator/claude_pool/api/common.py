@@ -34,7 +34,11 @@ MAX_STEP_RETRIES = 10
 MAX_REJECTIONS = 20
 """Highest `spec.review.maxRejections`."""
 MAX_PROMPT_LENGTH = 65536
-"""Longest prompt, system prompt or feedback text, in characters (64 KiB)."""
+"""Longest inline prompt, system prompt or feedback text, in characters (64 KiB): the
+apiserver stores the whole object in etcd, so larger prompts go through `spec.promptFrom`."""
+MAX_PROMPT_FROM_BYTES = 1_048_576
+"""Largest prompt read from a ConfigMap or Secret key (`spec.promptFrom`), in bytes (1 MiB):
+the size of one ConfigMap or Secret, and the agent's bound on a prompt (given on stdin)."""
 MAX_OUTPUT_LENGTH = 32768
 """Longest output kept inline in a task's status; longer output goes to `outputRef`."""
 MAX_MESSAGE_LENGTH = 4096
@@ -143,9 +147,20 @@ class ObjectMeta(BaseModel):
     deletion_timestamp: datetime | None = None
 
 
-def cel(rule: str, message: str, *, field_path: str | None = None) -> dict[str, str]:
-    """One CEL validation rule (x-kubernetes-validations entry); the message names the field."""
+def cel(
+    rule: str,
+    message: str,
+    *,
+    field_path: str | None = None,
+    message_expression: str | None = None,
+) -> dict[str, str]:
+    """One CEL validation rule (x-kubernetes-validations entry); the message names the field.
+
+    `message_expression` (a CEL string expression) builds the message from the object, e.g.
+    to name the offending entry; `message` stays the fallback when it cannot be evaluated."""
     entry = {"rule": rule, "message": message}
+    if message_expression is not None:
+        entry["messageExpression"] = message_expression
     if field_path is not None:
         entry["fieldPath"] = field_path
     return entry
@@ -154,6 +169,11 @@ def cel(rule: str, message: str, *, field_path: str | None = None) -> dict[str, 
 def validations(*rules: dict[str, str]) -> dict[str, Any]:
     """The json_schema_extra that attaches CEL rules to a model or a field."""
     return {"x-kubernetes-validations": list(rules)}
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 turn`, `2 turns`: a count for messages, events and logs."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -61,6 +61,8 @@ class TaskConditionType(StrEnum):
     """Terminal: the reason is a FailureReason or a composite reason."""
     CANCELLED = "Cancelled"
     """Terminal: spec.cancel was set and the work was stopped."""
+    MODEL_MISMATCH = "ModelMismatch"
+    """True when the model that answered (and was billed) is not the one requested."""
 
 
 ConditionType = PoolConditionType | TaskConditionType

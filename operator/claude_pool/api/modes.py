@@ -54,9 +54,9 @@ class FanOut(SpecModel):
     """Run every prompt as its own child task; the results are collected in order."""
 
     prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_FANOUT)]
-    """The prompts, one child task each."""
+    """The prompts, one child task each: 1 to 50 prompts of up to 65536 characters."""
     max_parallel: Annotated[int, Field(ge=1, le=MAX_FANOUT)] | None = None
-    """Most children running at once; unlimited (up to free slots) when unset."""
+    """Most children running at once (1 to 50); unlimited (up to free slots) when unset."""
 
 
 class ChainStep(SpecModel):
@@ -69,7 +69,7 @@ class ChainStep(SpecModel):
     config: TaskOverrides | None = None
     """Overrides for this step (on top of the task's spec.config)."""
     retries: Annotated[int, Field(ge=0, le=MAX_STEP_RETRIES)] = 0
-    """Extra attempts when the step fails."""
+    """Extra attempts when the step fails (0 to 10)."""
     recovery_prompt: Prompt | None = None
     """Run once after the last failed attempt; may use {error} and {previous_output}."""
     output_vars: (
@@ -92,7 +92,7 @@ class Chain(SpecModel):
     )
 
     steps: Annotated[list[ChainStep], Field(min_length=1, max_length=MAX_CHAIN_STEPS)]
-    """The steps, in order."""
+    """The steps, in order: 1 to 20."""
     isolation: ChainIsolation | None = None
     """none, worktree or clone (effective with spec.workspace)."""
 
@@ -130,10 +130,30 @@ class Auto(SpecModel):
     """Replaces the built-in routing system prompt (the seed's custom_prompt)."""
 
 
+REVIEW_NOT_BUILT = (
+    "spec.review.required: review gates are not built yet (a later version of the operator"
+    " runs them); remove spec.review or set required to false"
+)
+
+
 class Review(SpecModel):
-    """A review gate: a finished result waits for approve or reject (seed 6.1)."""
+    """A review gate: a finished result waits for approve or reject (seed 6.1). Not built
+    yet: `required: true` is refused at admission until a later version runs it."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel("!has(self.required) || !self.required", REVIEW_NOT_BUILT)
+        )
+    )
 
     required: bool = False
-    """Hold the result for review before the task succeeds."""
+    """Hold the result for review before the task succeeds (not built yet: must be false)."""
     max_rejections: Annotated[int, Field(ge=1, le=MAX_REJECTIONS)] = 3
-    """Rejections after which the task fails (so it re-runs at most maxRejections-1 times)."""
+    """Rejections after which the task fails (so it re-runs at most maxRejections-1 times);
+    1 to 20."""
+
+    @model_validator(mode="after")
+    def _not_built(self) -> Review:
+        if self.required:
+            raise ValueError(REVIEW_NOT_BUILT)
+        return self

@@ -16,13 +16,14 @@ from claude_pool.api.conditions import (
     get_condition,
     is_true,
 )
+from claude_pool.api.reasons import TaskReason
 
 
 class TaskPhase(StrEnum):
     """The summary state of a ClaudeTask."""
 
     PENDING = "Pending"
-    """Not yet seen by the operator, or admitted and queued for a slot."""
+    """Not yet seen by the operator, or queued for a slot (Admitted=False, WaitingForSlot)."""
     WAITING = "Waiting"
     """Cannot be admitted yet (Admitted=False: pool missing or suspended, budget)."""
     RUNNING = "Running"
@@ -50,13 +51,18 @@ def derive_phase(conditions: Sequence[Condition]) -> TaskPhase:
     """The phase that the conditions describe.
 
     Cancelled > Failed > Succeeded > Review > Running (the first that is True), then
-    Waiting when Admitted is False, else Pending (queued, or not yet admitted).
+    Waiting when Admitted is False for a reason other than WaitingForSlot, else Pending
+    (queued for a slot, or not yet admitted).
     """
     for condition_type, phase in _PRECEDENCE:
         if is_true(conditions, condition_type):
             return phase
     admitted = get_condition(conditions, TaskConditionType.ADMITTED)
-    if admitted is not None and admitted.status == ConditionStatus.FALSE:
+    if (
+        admitted is not None
+        and admitted.status == ConditionStatus.FALSE
+        and admitted.reason != TaskReason.WAITING_FOR_SLOT
+    ):
         return TaskPhase.WAITING
     return TaskPhase.PENDING
 

@@ -8,9 +8,9 @@ the operator never writes it.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from claude_pool.api.claude import ClaudeSettings
 from claude_pool.api.common import (
@@ -23,6 +23,7 @@ from claude_pool.api.common import (
     MAX_MESSAGE_LENGTH,
     MAX_SLOTS,
     MAX_TIMEOUT_SECONDS,
+    MAX_TTL_SECONDS,
     Count,
     FreeForm,
     LocalObjectRef,
@@ -37,7 +38,24 @@ from claude_pool.api.conditions import Conditions
 from claude_pool.api.money import Microdollars
 
 RESERVED_LABEL_PREFIX = "claudepool.io/"
-"""Slot pod labels with this prefix belong to the operator (selectors, ownership)."""
+"""Slot pod labels and annotations with this prefix belong to the operator (selectors,
+ownership, draining, template hash): a template that set one would make the operator fight
+itself (a pod marked draining is replaced, its replacement is marked again, ...)."""
+RESERVED_ENV_PREFIXES = (
+    "CLAUDE_POOL_AGENT_",
+    "ANTHROPIC_",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "KUBERNETES_",
+)
+"""Slot container variables the operator owns (the agent's settings, the API credential and
+base URL, the CLI's OAuth token) or the kubelet sets (service links): a template entry with
+one of these names is refused at admission."""
+RESERVED_ENV_MESSAGE = (
+    "is set by the operator and cannot be set in spec.template.env (reserved: "
+    + ", ".join(prefix + "*" for prefix in RESERVED_ENV_PREFIXES)
+    + "; use spec.credentials for the API key, OAuth token and base URL)"
+)
+NOT_BUILT_YET = "is not built yet (a later version of the operator runs it)"
 QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
@@ -80,15 +98,40 @@ class ResourceRequirements(SpecModel):
     """Maximum resources."""
 
 
+_RESERVED_ENV_LIST = "[" + ", ".join(f"'{p}'" for p in RESERVED_ENV_PREFIXES) + "]"
+
+
+def _reserved_keys_rule(field: str) -> dict[str, Any]:
+    return validations(
+        cel(
+            f"self.all(k, !k.startsWith('{RESERVED_LABEL_PREFIX}'))",
+            f"spec.template.{field} must not use the reserved prefix {RESERVED_LABEL_PREFIX}",
+        )
+    )
+
+
+def reserved_env_name(name: str) -> bool:
+    """Whether a slot container variable belongs to the operator (see RESERVED_ENV_PREFIXES)."""
+    return name.startswith(RESERVED_ENV_PREFIXES)
+
+
 class EnvVar(SpecModel):
-    """An extra environment variable of the slot container."""
+    """An extra environment variable of the slot container. Names the operator owns
+    (CLAUDE_POOL_AGENT_*, ANTHROPIC_*, CLAUDE_CODE_OAUTH_TOKEN*, KUBERNETES_*) are refused."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
                 "!(has(self.value) && has(self.valueFrom))",
                 "spec.template.env: set value or valueFrom, not both",
-            )
+            ),
+            cel(
+                f"!{_RESERVED_ENV_LIST}.exists(p, self.name.startsWith(p))",
+                f"spec.template.env: a reserved name {RESERVED_ENV_MESSAGE}",
+                message_expression=(
+                    f"'spec.template.env: ' + self.name + ' {RESERVED_ENV_MESSAGE}'"
+                ),
+            ),
         )
     )
 
@@ -103,11 +146,14 @@ class EnvVar(SpecModel):
     def _one_source(self) -> EnvVar:
         if self.value is not None and self.value_from is not None:
             raise ValueError("spec.template.env: set value or valueFrom, not both")
+        if reserved_env_name(self.name):
+            raise ValueError(f"spec.template.env: {self.name} {RESERVED_ENV_MESSAGE}")
         return self
 
 
 class SlotTemplate(SpecModel):
-    """Knobs of the slot pods. Operator-owned labels (claudepool.io/...) cannot be set."""
+    """Knobs of the slot pods. Operator-owned labels and annotations (claudepool.io/...) and
+    environment variables cannot be set."""
 
     image: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
     """Slot image (agent + Claude CLI); the operator's default when unset."""
@@ -126,31 +172,29 @@ class SlotTemplate(SpecModel):
     service_account_name: Name | None = None
     """ServiceAccount of the slot pods; its token is never mounted."""
     env: Annotated[list[EnvVar], Field(max_length=MAX_LIST_ITEMS)] | None = None
-    """Extra environment variables of the slot container."""
-    labels: Annotated[
-        StringMap | None,
-        Field(
-            json_schema_extra=validations(
-                cel(
-                    f"self.all(k, !k.startsWith('{RESERVED_LABEL_PREFIX}'))",
-                    "spec.template.labels must not use the reserved prefix "
-                    + RESERVED_LABEL_PREFIX,
-                )
-            )
-        ),
+    """Extra environment variables of the slot container (at most 64; names starting with
+    CLAUDE_POOL_AGENT_, ANTHROPIC_, CLAUDE_CODE_OAUTH_TOKEN or KUBERNETES_ are refused)."""
+    labels: Annotated[StringMap | None, Field(json_schema_extra=_reserved_keys_rule("labels"))] = (
+        None
+    )
+    """Extra labels of the slot pods (at most 64; the claudepool.io/ prefix is reserved)."""
+    annotations: Annotated[
+        StringMap | None, Field(json_schema_extra=_reserved_keys_rule("annotations"))
     ] = None
-    """Extra labels of the slot pods."""
-    annotations: StringMap | None = None
-    """Extra annotations of the slot pods."""
+    """Extra annotations of the slot pods (at most 64; the claudepool.io/ prefix is reserved)."""
 
-    @field_validator("labels")
+    @field_validator("labels", "annotations")
     @classmethod
-    def _no_reserved_labels(cls, labels: dict[str, str] | None) -> dict[str, str] | None:
-        if any(key.startswith(RESERVED_LABEL_PREFIX) for key in labels or {}):
+    def _no_reserved_keys(
+        cls, keys: dict[str, str] | None, info: ValidationInfo
+    ) -> dict[str, str] | None:
+        reserved = [key for key in keys or {} if key.startswith(RESERVED_LABEL_PREFIX)]
+        if reserved:
             raise ValueError(
-                f"spec.template.labels must not use the reserved prefix {RESERVED_LABEL_PREFIX}"
+                f"spec.template.{info.field_name} must not use the reserved prefix "
+                f"{RESERVED_LABEL_PREFIX}: {', '.join(reserved)}"
             )
-        return labels
+        return keys
 
 
 class Credentials(SpecModel):
@@ -226,9 +270,9 @@ class Supervision(SpecModel):
     """Restart and retry limits."""
 
     max_restarts: Annotated[int, Field(ge=0, le=100)] = 3
-    """Restarts of one slot before the pool reports Degraded."""
+    """Restarts of one slot before the pool reports Degraded (0 to 100)."""
     max_task_attempts: Annotated[int, Field(ge=1, le=20)] = 3
-    """Attempts of a task whose slot died before it fails with SlotLost."""
+    """Attempts of a task whose slot died before it fails with SlotLost (1 to 20)."""
     drain_timeout_seconds: Annotated[int, Field(ge=0, le=MAX_TIMEOUT_SECONDS)] = 0
     """How long a slot being removed may keep running its task; 0 uses the operator's bound
     (CLAUDE_POOL_DRAIN_TIMEOUT_SECONDS, default 3600), which also caps larger values."""
@@ -248,8 +292,19 @@ class Workspace(SpecModel):
 class ClaudePoolSpec(SpecModel):
     """The desired state of a ClaudePool."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(self.workspace)",
+                f"spec.workspace {NOT_BUILT_YET}: remove it; slots work in their own"
+                " empty directory",
+            )
+        )
+    )
+
     slots: Annotated[int, Field(ge=0, le=MAX_SLOTS)] = 1
-    """Desired number of slots (scale subresource; an HPA may own it)."""
+    """Desired number of slots, 0 to 200 (scale subresource; an HPA may own it). Each slot
+    is a pod; run several pools for more."""
     template: SlotTemplate = Field(default_factory=SlotTemplate)
     """Slot pod knobs."""
     claude: ClaudeSettings = Field(default_factory=ClaudeSettings)
@@ -265,13 +320,24 @@ class ClaudePoolSpec(SpecModel):
         ]
         | None
     ) = None
-    """Key/value pairs added to every task's system prompt (the seed's shared context)."""
+    """Key/value pairs added to every task's system prompt (the seed's shared context); at
+    most 64 entries, each value up to 4096 characters."""
     suspend: bool = False
     """Dispatch nothing new; running tasks finish (the seed's drain)."""
     supervision: Supervision = Field(default_factory=Supervision)
     """Restart and retry limits."""
     workspace: Workspace | None = None
-    """Git workspace (later issue)."""
+    """Git workspace: not built yet, refused at admission until a later version runs it."""
+    ttl_seconds_after_finished: Annotated[int, Field(ge=0, le=MAX_TTL_SECONDS)] | None = None
+    """Default ttlSecondsAfterFinished of the pool's tasks (0 to 31536000 s, one year): a
+    finished task without its own is deleted this long after it finished; kept forever when
+    neither is set."""
+
+    @model_validator(mode="after")
+    def _no_workspace(self) -> ClaudePoolSpec:
+        if self.workspace is not None:
+            raise ValueError(f"spec.workspace {NOT_BUILT_YET}")
+        return self
 
 
 class QueueStatus(StatusModel):

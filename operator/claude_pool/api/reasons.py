@@ -29,6 +29,9 @@ class PoolReason(StrEnum):
     """Degraded=True: a slot failed more than spec.supervision.maxRestarts times."""
     SLOT_CREATE_FAILED = "SlotCreateFailed"
     """Degraded=True: the apiserver refused a slot pod (quota, admission, bad template)."""
+    SLOT_CHURN = "SlotChurn"
+    """Degraded=True: slot pods were created and lost again faster than the operator's
+    bound (CLAUDE_POOL_SLOT_CHURN_PER_MINUTE); new slot pods wait (also a Warning Event)."""
     # BudgetExhausted
     WITHIN_LIMIT = "WithinLimit"
     """BudgetExhausted=False: money is left."""
@@ -45,6 +48,24 @@ class PoolReason(StrEnum):
     """Suspended=True: nothing new starts and no slot is busy."""
 
 
+class EventReason(StrEnum):
+    """Reasons of the Events the operator posts (docs/operations.md, Events)."""
+
+    STARTED = "Started"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    RETRYING = "Retrying"
+    SLOT_LOST = "SlotLost"
+    SLOT_REPLACED = "SlotReplaced"
+    SLOT_CHURN = "SlotChurn"
+    """Warning on a pool: slot pods are created and lost too fast; new ones wait."""
+    MODEL_MISMATCH = "ModelMismatch"
+    """Warning on a task: a model other than the requested one answered (and was billed)."""
+    PERMISSION_DENIED = "PermissionDenied"
+    """Warning on a task: the CLI refused tool uses for lack of permission."""
+
+
 class TaskReason(StrEnum):
     """Reasons of ClaudeTask conditions other than failure causes."""
 
@@ -52,6 +73,9 @@ class TaskReason(StrEnum):
     QUEUED = "Queued"
     """Admitted to its pool's queue; waiting for an idle slot."""
     # Admitted=False: the task waits (phase Waiting)
+    WAITING_FOR_SLOT = "WaitingForSlot"
+    """No slot was free within about a second: queued in the pool (phase Pending, not
+    Waiting: nothing is wrong, and it starts as soon as a slot is free)."""
     POOL_NOT_FOUND = "PoolNotFound"
     """spec.poolRef names no ClaudePool in this namespace."""
     UNSUPPORTED_MODE = "UnsupportedMode"
@@ -64,6 +88,10 @@ class TaskReason(StrEnum):
     """The pool's spend plus reservations reached its limit."""
     INSUFFICIENT_BUDGET = "InsufficientBudget"
     """Less money is left than this task reserves (the seed's TaskBudgetExceedsRemaining)."""
+    PROMPT_SOURCE_MISSING = "PromptSourceMissing"
+    """The ConfigMap or Secret key named by spec.promptFrom does not exist (yet)."""
+    PROMPT_SOURCE_INVALID = "PromptSourceInvalid"
+    """The spec.promptFrom value is empty, larger than 1 MiB or not UTF-8 text."""
     # Running
     DISPATCHED = "Dispatched"
     """Running=True: a slot runs the task."""
@@ -95,3 +123,10 @@ class TaskReason(StrEnum):
     # Cancelled
     CANCEL_REQUESTED = "CancelRequested"
     """Cancelled=True: spec.cancel was set."""
+    # ModelMismatch
+    REQUESTED_MODEL_USED = "RequestedModelUsed"
+    """ModelMismatch=False: the requested model answered."""
+    FALLBACK_MODEL_USED = "FallbackModelUsed"
+    """ModelMismatch=True: the fallback model answered (the requested one was overloaded)."""
+    OTHER_MODEL_USED = "OtherModelUsed"
+    """ModelMismatch=True: a model other than the requested one (or its fallback) answered."""

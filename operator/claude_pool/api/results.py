@@ -23,6 +23,10 @@ from claude_pool.api.common import (
 from claude_pool.api.failures import FailureReason
 from claude_pool.api.money import Microdollars
 
+MAX_DENIALS = 32
+"""Most permission denials kept in a result (the first ones)."""
+MAX_DENIAL_TARGET = 256
+
 
 class TokenUsage(StatusModel):
     """Tokens used by a run, as reported by the API."""
@@ -44,6 +48,15 @@ class FailureDetails(StatusModel):
     """The CLI's exit code (negative: killed by that signal)."""
     stderr_tail: Message | None = None
     """The last lines of the CLI's stderr, secrets redacted."""
+
+
+class PermissionDenial(StatusModel):
+    """A tool use the CLI refused for lack of permission (e.g. Write in plan mode)."""
+
+    tool: Identifier
+    """The tool's name."""
+    target: Annotated[str, Field(max_length=MAX_DENIAL_TARGET)] = ""
+    """What it was used on: the command, file path or URL (cut to 256 characters)."""
 
 
 class TaskResult(StatusModel):
@@ -70,7 +83,15 @@ class TaskResult(StatusModel):
     duration_ms: Count | None = None
     """Wall time of the run."""
     model: Identifier | None = None
-    """The model that answered."""
+    """The model that answered (and was billed)."""
+    requested_model: Identifier | None = None
+    """The model the task asked for, as written in spec (an alias such as haiku, or an id)."""
+    resolved_model: Identifier | None = None
+    """The full model id the CLI was given for requestedModel."""
+    permission_denials: Annotated[list[PermissionDenial], Field(max_length=MAX_DENIALS)] = Field(
+        default_factory=list
+    )
+    """Tool uses the CLI refused (the run may still succeed, having done nothing)."""
     structured_output: Any = None
     """The answer parsed as JSON when config.jsonSchema was set."""
     failure: FailureDetails | None = None

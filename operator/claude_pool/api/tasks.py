@@ -1,6 +1,6 @@
 """The ClaudeTask resource: one unit of work for a pool, its spec rules and its status.
 
-Users write `ClaudeTaskSpec` (exactly one mode: prompt, fanOut, chain or auto); the task
+Users write `ClaudeTaskSpec` (exactly one mode: prompt, promptFrom, fanOut, chain or auto); the task
 controller writes `ClaudeTaskStatus`. Composite tasks create child ClaudeTasks and list
 them in `status.children`. `status.mode` and `status.phase` exist for printer columns: the
 operator sets them from `task_mode(spec)` and `derive_phase(conditions)`.
@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field, model_validator
 from claude_pool.api.claude import TaskOverrides
 from claude_pool.api.common import (
     API_VERSION,
+    CONFIG_KEY,
     MAX_CHILDREN,
     MAX_MESSAGE_LENGTH,
     MAX_PRIORITY,
@@ -40,9 +41,15 @@ from claude_pool.api.money import Microdollars
 from claude_pool.api.phases import TaskPhase
 from claude_pool.api.results import TaskResult
 
-MODE_FIELDS = ("prompt", "fanOut", "chain", "auto")
+MODE_FIELDS = ("prompt", "promptFrom", "fanOut", "chain", "auto")
 _ONE_MODE = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in MODE_FIELDS) + " == 1"
-ONE_MODE_MESSAGE = "exactly one of spec.prompt, spec.fanOut, spec.chain or spec.auto must be set"
+ONE_MODE_MESSAGE = (
+    "exactly one of spec.prompt, spec.promptFrom, spec.fanOut, spec.chain or spec.auto must be set"
+)
+PROMPT_FROM_NOT_WIRED = (
+    "spec.promptFrom is not run by this operator version yet; put the prompt in spec.prompt"
+    " (up to 64 KiB)"
+)
 _SAME_MODE = " && ".join(f"has(self.{f}) == has(oldSelf.{f})" for f in MODE_FIELDS)
 
 
@@ -50,10 +57,46 @@ def _immutable(field: str) -> dict[str, Any]:
     return validations(cel("self == oldSelf", f"spec.{field} is immutable"))
 
 
+class KeyRef(SpecModel):
+    """One key of a ConfigMap or Secret in the task's namespace."""
+
+    name: Name
+    """The ConfigMap or Secret."""
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=CONFIG_KEY)]
+    """The key whose value is the prompt."""
+
+
+class PromptSource(SpecModel):
+    """Where a prompt too large for spec.prompt is kept: exactly one key reference. The
+    operator reads it when it dispatches the task (up to 1 MiB); while it is missing, the
+    task waits with Admitted=False, reason PromptSourceMissing."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "has(self.configMapKeyRef) != has(self.secretKeyRef)",
+                "spec.promptFrom: set exactly one of configMapKeyRef and secretKeyRef",
+            )
+        )
+    )
+
+    config_map_key_ref: KeyRef | None = None
+    """A ConfigMap key (data or binaryData; binaryData must be UTF-8)."""
+    secret_key_ref: KeyRef | None = None
+    """A Secret key (for prompts that must not be readable by whoever can read ConfigMaps)."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PromptSource:
+        if (self.config_map_key_ref is None) == (self.secret_key_ref is None):
+            raise ValueError("spec.promptFrom: set exactly one of configMapKeyRef and secretKeyRef")
+        return self
+
+
 class TaskMode(StrEnum):
     """Which mode a task uses (status.mode, for the printer column)."""
 
     SINGLE = "Single"
+    """spec.prompt or spec.promptFrom: one prompt on one slot."""
     FAN_OUT = "FanOut"
     CHAIN = "Chain"
     AUTO = "Auto"
@@ -67,9 +110,10 @@ class ClaudeTaskSpec(SpecModel):
             cel(_ONE_MODE, ONE_MODE_MESSAGE),
             cel(
                 _SAME_MODE,
-                "the task mode is immutable: spec.prompt, spec.fanOut, spec.chain and spec.auto"
-                " cannot be added or removed",
+                "the task mode is immutable: spec.prompt, spec.promptFrom, spec.fanOut,"
+                " spec.chain and spec.auto cannot be added or removed",
             ),
+            cel("!has(self.promptFrom)", PROMPT_FROM_NOT_WIRED),
             cel(
                 "has(self.config) == has(oldSelf.config)"
                 " && has(self.review) == has(oldSelf.review)",
@@ -85,11 +129,17 @@ class ClaudeTaskSpec(SpecModel):
     pool_ref: Annotated[LocalObjectRef, Field(json_schema_extra=_immutable("poolRef"))]
     """The ClaudePool (same namespace) that runs the task."""
     prompt: Annotated[Prompt | None, Field(json_schema_extra=_immutable("prompt"))] = None
-    """Single mode: run this prompt on one slot."""
+    """Single mode: run this prompt on one slot. Up to 65536 characters (64 KiB); larger
+    prompts (up to 1 MiB) go in a ConfigMap or Secret named by spec.promptFrom."""
+    prompt_from: Annotated[
+        PromptSource | None, Field(json_schema_extra=_immutable("promptFrom"))
+    ] = None
+    """Single mode with the prompt in a ConfigMap or Secret key of the task's namespace, read
+    when the task is dispatched; up to 1048576 bytes (1 MiB)."""
     fan_out: Annotated[FanOut | None, Field(json_schema_extra=_immutable("fanOut"))] = None
-    """Fan-out mode: run several prompts in parallel."""
+    """Fan-out mode: run several prompts in parallel (1 to 50)."""
     chain: Annotated[Chain | None, Field(json_schema_extra=_immutable("chain"))] = None
-    """Chain mode: run steps in sequence."""
+    """Chain mode: run steps in sequence (1 to 20)."""
     auto: Annotated[Auto | None, Field(json_schema_extra=_immutable("auto"))] = None
     """Auto mode: let a routing call choose single, fan-out or chain."""
     config: Annotated[TaskOverrides | None, Field(json_schema_extra=_immutable("config"))] = None
@@ -97,24 +147,26 @@ class ClaudeTaskSpec(SpecModel):
     review: Annotated[Review | None, Field(json_schema_extra=_immutable("review"))] = None
     """Review gate."""
     priority: Annotated[int, Field(ge=-MAX_PRIORITY, le=MAX_PRIORITY)] = 0
-    """Higher runs first; equal priorities run in creation order."""
+    """Higher runs first; equal priorities run in creation order. -1000 to 1000."""
     timeout_seconds: Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS)] | None = None
-    """Fail with Timeout when the task has run this long (queue time excluded)."""
+    """Fail with Timeout when the task has run this long (queue time excluded); 1 to 604800
+    s (7 days)."""
     cancel: bool = False
     """Stop the task gracefully; it is kept with Cancelled=True. Cannot be undone."""
     ttl_seconds_after_finished: Annotated[int, Field(ge=0, le=MAX_TTL_SECONDS)] | None = None
-    """Delete the task this long after it finished; kept forever when unset."""
+    """Delete the task this long after it finished (0 to 31536000 s, one year); the pool's
+    spec.ttlSecondsAfterFinished when unset; kept forever when neither is set."""
 
     @model_validator(mode="after")
     def _exactly_one_mode(self) -> ClaudeTaskSpec:
-        modes = (self.prompt, self.fan_out, self.chain, self.auto)
+        modes = (self.prompt, self.prompt_from, self.fan_out, self.chain, self.auto)
         if sum(mode is not None for mode in modes) != 1:
             raise ValueError(ONE_MODE_MESSAGE)
         return self
 
 
 def task_mode(spec: ClaudeTaskSpec) -> TaskMode:
-    """The mode a (schema-valid) spec selects."""
+    """The mode a (schema-valid) spec selects: spec.prompt and spec.promptFrom are Single."""
     if spec.fan_out is not None:
         return TaskMode.FAN_OUT
     if spec.chain is not None:

@@ -59,8 +59,11 @@ class Ledger:
         remaining = self.remaining or 0
         if reservation > remaining:
             return Admission.INSUFFICIENT, (
-                f"task reserves {reservation} microdollars but only {remaining} remain "
-                f"(limit {self.limit}, spent {self.spent}, reserved {self.reserved})"
+                f"task reserves ${format_dollars(reservation)} but only "
+                f"${format_dollars(remaining)} remain of the ${format_dollars(self.limit)} limit "
+                f"(spent ${format_dollars(self.spent)}, reserved ${format_dollars(self.reserved)};"
+                f" in microdollars: reserves {reservation}, {remaining} remain, limit "
+                f"{self.limit}, spent {self.spent}, reserved {self.reserved})"
             )
         return Admission.ADMITTED, f"reserved {reservation} of {remaining} remaining microdollars"
 

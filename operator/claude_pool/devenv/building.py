@@ -8,6 +8,9 @@ k/k's go.mod) with its published `v0.X.Y`. etcd is built the same way from
 `go.etcd.io/etcd/server/v3`. Binaries are cached per version outside the repository and
 reused when they report the right version. A directory named by `CLAUDE_POOL_ASSETS` (like
 envtest's `KUBEBUILDER_ASSETS`) that holds all three binaries skips the build entirely.
+kubectl is built the same way (`k8s.io/kubernetes/cmd/kubectl` from the same modules, so its
+version matches the control plane and it warns about no skew) into the same folder, for
+people: `make setup` builds it and `make dev` prints where it is; nothing else needs it.
 """
 
 from __future__ import annotations
@@ -125,19 +128,27 @@ def _reports_version(binary: Path, expected: str) -> bool:
 _BUILD_ENV = {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod -buildvcs=false"}
 
 
-def build_kubernetes(versions: Versions, out: Path) -> None:
-    work = cache_root() / "controlplane" / "src" / f"kubernetes-{versions.kubernetes}"
+def tools_go(commands: tuple[str, ...]) -> str:
+    """A tools.go that makes `go mod tidy` keep what the `cmd/NAME` packages need."""
+    imports = "".join(f'\t_ "k8s.io/kubernetes/cmd/{name}"\n' for name in commands)
+    return f"//go:build tools\n\npackage tools\n\nimport (\n{imports})\n"
+
+
+def build_kubernetes(
+    versions: Versions,
+    out: Path,
+    commands: tuple[str, ...] = ("kube-apiserver", "kube-controller-manager"),
+    work_name: str = "kubernetes",
+) -> None:
+    """Build k/k's `cmd/NAME` commands into `out` (each set in its own module directory)."""
+    work = cache_root() / "controlplane" / "src" / f"{work_name}-{versions.kubernetes}"
     work.mkdir(parents=True, exist_ok=True)
     info = json.loads(
         _run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{versions.kubernetes}"], work)
     )
     gomod = Path(info["GoMod"]).read_text()
     (work / "go.mod").write_text(kubernetes_wrapper_gomod(gomod, versions))
-    (work / "tools.go").write_text(
-        "//go:build tools\n\npackage tools\n\nimport (\n"
-        '\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n'
-        '\t_ "k8s.io/kubernetes/cmd/kube-controller-manager"\n)\n'
-    )
+    (work / "tools.go").write_text(tools_go(commands))
     _run(["go", "mod", "tidy"], work, _BUILD_ENV)
     _run(
         [
@@ -148,12 +159,43 @@ def build_kubernetes(versions: Versions, out: Path) -> None:
             version_ldflags(versions),
             "-o",
             str(out) + "/",
-            "k8s.io/kubernetes/cmd/kube-apiserver",
-            "k8s.io/kubernetes/cmd/kube-controller-manager",
+            *(f"k8s.io/kubernetes/cmd/{name}" for name in commands),
         ],
         work,
         _BUILD_ENV,
     )
+
+
+def kubectl_path(versions: Versions = Versions()) -> Path:
+    """Where `make setup` puts the kubectl that matches the control plane."""
+    return bin_dir(versions) / "kubectl"
+
+
+def _kubectl_reports(binary: Path, expected: str) -> bool:
+    if not binary.is_file() or not os.access(binary, os.X_OK):
+        return False
+    try:
+        out = subprocess.run(
+            [str(binary), "version", "--client", "-o", "json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+        version = json.loads(out)["clientVersion"]["gitVersion"]
+    except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
+        return False
+    return bool(version == expected)
+
+
+def ensure_kubectl(versions: Versions = Versions()) -> Path:
+    """Return the cached kubectl of the control plane's version, building it when missing."""
+    path = kubectl_path(versions)
+    if not _kubectl_reports(path, versions.kubernetes):
+        if shutil.which("go") is None:
+            raise RuntimeError("Go is required to build kubectl (no cached binary found)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        build_kubernetes(versions, path.parent, ("kubectl",), work_name="kubectl")
+    return path
 
 
 def build_etcd(versions: Versions, out: Path) -> None:
@@ -213,9 +255,12 @@ def ensure_binaries(versions: Versions = Versions()) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m claude_pool build`: build what is missing and print the binaries' folder."""
+    """`python -m claude_pool build`: build what is missing (kubectl too) and print the
+    binaries' folder."""
     del argv
     path = ensure_binaries()
+    if not os.environ.get(ASSETS_ENV):
+        ensure_kubectl()
     print(path)
     return 0
 

@@ -5,15 +5,20 @@ Called by the integration test fixtures (tests/integration/conftest.py), by `mak
 `claude_pool.devenv.building`. Everything runs on free loopback ports under one work
 directory; components are children that die with this process (PR_SET_PDEATHSIG), and
 `stop()` (also on Ctrl-C, SIGTERM and interpreter exit) ends them, leaving nothing behind.
-When start-up fails, the error carries the tail of each component's log.
+When start-up fails, the error carries the tail of each component's log. A work directory
+given by the caller keeps etcd's data, so a later start on it finds the same objects
+(`make dev`); etcd then reuses its earlier ports when they are free, because its member
+list remembers them and clients would otherwise keep dialling the old ones.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import ctypes
 import datetime as dt
+import json
 import shutil
 import signal
 import socket
@@ -43,6 +48,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether `port` can be bound now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def die_with_parent() -> None:
@@ -218,8 +233,20 @@ class ControlPlane:
             parts.append(f"--- {comp.name} log ({comp.log}) ---\n{comp.tail()}")
         return "\n".join(parts)
 
-    def _start_etcd(self) -> None:
+    def _etcd_ports(self) -> tuple[int, int]:
+        """Client and peer port: the last run's when its data is kept and they are free."""
+        saved = self.workdir / "etcd-ports.json"
+        if (self.workdir / "etcd").is_dir() and saved.is_file():
+            with contextlib.suppress(ValueError, TypeError):
+                client, peer = (int(p) for p in json.loads(saved.read_text()))
+                if port_free(client) and port_free(peer):
+                    return client, peer
         client, peer = free_port(), free_port()
+        saved.write_text(json.dumps([client, peer]))
+        return client, peer
+
+    def _start_etcd(self) -> None:
+        client, peer = self._etcd_ports()
         self.etcd_url = f"http://127.0.0.1:{client}"
         peer_url = f"http://127.0.0.1:{peer}"
         comp = self._spawn(

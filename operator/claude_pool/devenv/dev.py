@@ -2,39 +2,48 @@
 
 Called by `python -m claude_pool dev`. Starts, in order, and stops in reverse order on
 Ctrl-C, SIGTERM or any failure (nothing is left running):
-1. the control plane (etcd, kube-apiserver, kube-controller-manager), state under `.dev/`,
-   the CRDs installed, `.dev/kubeconfig` written;
+1. the control plane (etcd, kube-apiserver, kube-controller-manager), state under `.dev/`
+   and kept across runs (etcd's data: pools and tasks survive a restart; `--fresh` starts
+   empty), the CRDs installed, `.dev/kubeconfig` written;
 2. the model API: the project's fake Anthropic API on a loopback port, or nothing when
    ANTHROPIC_API_KEY is set in the environment (the slots then call the real API);
 3. the credentials Secret `claude-credentials` in the namespace (`default`): that key, or
    "sk-fake" for the fake API;
 4. the local node (`devenv.localnode`), which runs slot pods as local processes with the
    pinned Claude CLI. With the fake API it also sets ANTHROPIC_BASE_URL in every slot, so
-   pool manifests carry no base URL and stay cluster-agnostic (examples/ work unchanged);
+   pool manifests carry no base URL and stay cluster-agnostic (examples/ work unchanged).
+   Slot directories live outside any git checkout (`node_root`): the CLI tells the model
+   the git status of its working directory, which must not be this repository's;
 5. the operator, `python -m claude_pool operator` as a child process, as in a cluster and
    in the integration harness: kopf owns that process's event loop and signals, its log
    goes to `.dev/logs/operator.log`, and it dies with this process (PR_SET_PDEATHSIG).
-Then it prints where everything is and how to use it with kubectl, and waits.
-`--exit-after-start` stops right after printing (the smoke test uses it).
+Then it prints where everything is and how to use it with kubectl (the one `make setup`
+built, matching the control plane), and watches: a crashed operator is restarted with a
+backoff (said on the console), as a Deployment would; a dead etcd or kube-apiserver stops
+everything with a message saying which and where its log is. `--exit-after-start` stops
+right after printing (the smoke test uses it).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from claude_pool.devenv import clusterinit
+from claude_pool.devenv import building, clusterinit
 from claude_pool.devenv.clibin import ClaudeBinaryNotFound, claude_binary
-from claude_pool.devenv.controlplane import ControlPlane
+from claude_pool.devenv.controlplane import Component, ControlPlane
 from claude_pool.devenv.fakeapi import FakeAnthropicThread
 from claude_pool.devenv.localnode import LocalNode
 from claude_pool.devenv.operatorproc import OperatorProcess
@@ -45,7 +54,83 @@ SECRET_NAME = "claude-credentials"  # noqa: S105 - the Secret's name, not a secr
 API_KEY_ENV = "ANTHROPIC_API_KEY"
 FAKE_API_KEY = "sk-fake"
 OPERATOR_START_TIMEOUT = 60.0
+RESTART_FIRST_DELAY = 1.0
+RESTART_MAX_DELAY = 30.0
+RESTART_STABLE_SECONDS = 60.0
+"""An operator that ran this long before it died starts again from the first delay."""
 DESCRIPTION = "Run claude-pool locally: control plane, fake API, local node, operator."
+
+
+def say(text: str) -> None:
+    """One line on the console, with the time (the dev environment's own log)."""
+    print(f"[dev {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def node_root(state: Path) -> Path:
+    """Where the slot pods' directories live: outside any git checkout, one per state
+    directory (so kept across restarts, like the cluster's state), under the system's
+    temporary directory; every level traversable by the slots' unprivileged user."""
+    digest = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"claude-pool-dev-{os.getuid()}" / digest / "node"
+
+
+def _make_traversable(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    for level in (path.parent.parent, path.parent, path):
+        level.chmod(0o711)
+
+
+def restart_delay(failures: int) -> float:
+    """The wait before restarting the operator after its `failures`-th crash in a row."""
+    return float(min(RESTART_MAX_DELAY, RESTART_FIRST_DELAY * 2 ** max(0, failures - 1)))
+
+
+def supervise(
+    components: list[Component],
+    operator: OperatorProcess,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Component:
+    """Watch until a control plane component dies (returned); restart a dead operator."""
+    failures, since = 0, clock()
+    while True:
+        dead = next((c for c in components if c.proc.poll() is not None), None)
+        if dead is not None:
+            return dead
+        if operator.alive():
+            sleep(0.5)
+            continue
+        failures = 1 if clock() - since >= RESTART_STABLE_SECONDS else failures + 1
+        delay = restart_delay(failures)
+        code = operator.proc.returncode if operator.proc is not None else None
+        say(
+            f"the operator exited (code {code}); restarting it in {delay:g}s"
+            f" (crash {failures} in a row; its log: {_shown(operator.log)})"
+        )
+        deadline = clock() + delay
+        while clock() < deadline and all(c.proc.poll() is None for c in components):
+            sleep(0.2)
+        if any(c.proc.poll() is not None for c in components):
+            continue
+        since = clock()
+        try:
+            operator.start()
+        except RuntimeError as exc:
+            say(f"the operator did not start: {str(exc).splitlines()[0]}")
+            continue
+        say(f"the operator runs again (pid {operator.proc.pid if operator.proc else '-'})")
+
+
+def stopped_message(component: Component) -> str:
+    """What the console says when a control plane component died."""
+    code = component.proc.returncode
+    return (
+        f"{component.name} exited (code {code}): nothing works without it, so the dev"
+        f" environment stops now. Its log: {component.log}\n--- last lines ---\n"
+        f"{component.tail(10)}\n---\nThe state is kept; run `make dev` again to start"
+        " where it stopped (`--fresh` for an empty cluster)."
+    )
 
 
 def _stop_on_sigterm(signum: int, _frame: object) -> None:
@@ -81,23 +166,35 @@ def _shown(path: Path) -> str:
     return str(path)
 
 
+def kubectl_hint(kubectl: Path | None) -> tuple[str, str]:
+    """The banner's kubectl line and the command that puts it on PATH ("" when absent)."""
+    if kubectl is None or not kubectl.is_file():
+        return "not built (`make setup` builds one matching the control plane)", ""
+    line = f"{kubectl} ({building.KUBERNETES_VERSION}, matches the control plane)"
+    return line, f"  export PATH={kubectl.parent}:$PATH   # or call {kubectl} directly\n"
+
+
 def banner(
     *, seconds: float, server: str, kubeconfig: Path, model_api: str, namespace: str,
-    operator: OperatorProcess, state: Path,
+    operator: OperatorProcess, state: Path, slots: Path, kubectl: Path | None = None,
 ) -> str:  # fmt: skip
     """What `make dev` prints once everything runs."""
     examples = ROOT / "examples"
+    kubectl_line, path_line = kubectl_hint(kubectl)
     return (
         f"claude-pool dev environment ready in {seconds:.1f}s\n"
         f"  control plane:  {server}\n"
         f"  kubeconfig:     {kubeconfig}\n"
+        f"  state:          {_shown(state)} (kept across runs; `--fresh` starts empty)\n"
+        f"  kubectl:        {kubectl_line}\n"
         f"  model API:      {model_api}\n"
         f"  credentials:    Secret {namespace}/{SECRET_NAME}\n"
         f"  operator:       pid {operator.proc.pid if operator.proc else '-'}, "
-        f"log {_shown(operator.log)}\n"
+        f"log {_shown(operator.log)} (restarted if it crashes)\n"
         f"  metrics:        {operator.metrics_url}\n"
-        f"  slot logs:      {_shown(state / 'node')}/<namespace>/<pod>-<uid>/container.log\n"
+        f"  slot logs:      {slots}/<namespace>/<pod>-<uid>/container.log\n"
         "\nIn another shell:\n"
+        f"{path_line}"
         f"  export KUBECONFIG={kubeconfig}\n"
         f"  kubectl apply -f {_shown(examples / 'pool.yaml')}\n"
         "  kubectl get cpool,ctask\n"
@@ -115,8 +212,11 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     started = time.monotonic()
     state: Path = args.state.resolve()
     cli = claude_binary()
-    for stale in ("controlplane", "node", "logs"):  # a fresh cluster each time
-        shutil.rmtree(state / stale, ignore_errors=True)
+    slots = node_root(state)
+    if args.fresh:
+        for stale in (state / "controlplane", state / "logs", slots.parent):
+            shutil.rmtree(stale, ignore_errors=True)
+    _make_traversable(slots)
     cp = stack.enter_context(ControlPlane.create(state / "controlplane"))
     api = _api_client(cp.kubeconfig)
     stack.callback(api.close)
@@ -134,25 +234,21 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         overrides["ANTHROPIC_BASE_URL"] = fake.base_url
         model_api = f"fake Anthropic API at {fake.base_url} (set in every slot)"
     ensure_secret(api, NAMESPACE, real_key or FAKE_API_KEY)
-    stack.enter_context(LocalNode(api, state / "node", overrides=overrides))
+    stack.enter_context(LocalNode(api, slots, overrides=overrides))
     operator = stack.enter_context(OperatorProcess(kubeconfig, state / "logs" / "operator.log"))
+    kubectl = building.kubectl_path()
     print(
         banner(
             seconds=time.monotonic() - started, server=cp.server, kubeconfig=kubeconfig,
             model_api=model_api, namespace=NAMESPACE, operator=operator, state=state,
+            slots=slots, kubectl=kubectl if kubectl.is_file() else None,
         ),
         flush=True,
     )  # fmt: skip
     if args.exit_after_start:
         return 0
-    while operator.alive() and all(c.proc.poll() is None for c in cp.components):
-        time.sleep(1)
-    dead = [c.name for c in cp.components if c.proc.poll() is not None]
-    if not operator.alive():
-        dead.append("operator")
-        print(operator.tail(), file=sys.stderr)
-    print(f"stopped: {', '.join(dead)} exited; logs in {state / 'logs'} and "
-          f"{cp.workdir / 'logs'}", file=sys.stderr)  # fmt: skip
+    dead = supervise(cp.components, operator)
+    print(f"claude-pool dev: {stopped_message(dead)}", file=sys.stderr, flush=True)
     return 1
 
 
@@ -164,6 +260,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--exit-after-start", action="store_true", help="start, print, stop (for smoke tests)"
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="start with an empty cluster (drop the kept state)"
     )
     args = parser.parse_args(argv)
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}

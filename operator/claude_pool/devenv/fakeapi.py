@@ -173,6 +173,8 @@ class FakeAnthropic:
         headers = {"request-id": f"req_{ids}"}
         if not await self._sleep(plan.delay):
             return self._answered(record, web.Response(status=503), "server closing")
+        if request.transport is None or request.transport.is_closing():
+            return self._went_away(record, plan.summary, web.Response(status=499))
         reply = plan.reply
         if isinstance(reply, ErrorReply):
             headers.update(reply.headers)
@@ -195,10 +197,10 @@ class FakeAnthropic:
     ) -> web.StreamResponse:
         headers |= {"content-type": "text/event-stream", "cache-control": "no-cache"}
         response = web.StreamResponse(status=200, headers=headers)
-        await response.prepare(request)
-        self._answered(record, response, summary + " (streaming)")
         first, *rest = sse_events(reply, message_id)
         try:
+            await response.prepare(request)
+            self._answered(record, response, summary + " (streaming)")
             await response.write(encode_sse(first))
             if not await self._sleep(reply.stall):
                 record.answer = summary + " (dropped: server closing)"
@@ -206,10 +208,15 @@ class FakeAnthropic:
             for event in rest:
                 await response.write(encode_sse(event))
             await response.write_eof()
-        except ConnectionResetError:
-            record.answer = summary + " (dropped: client went away)"
-            return response
+        except ConnectionResetError:  # aiohttp's ClientConnectionResetError too
+            return self._went_away(record, summary, response)
         record.answer = summary
+        return response
+
+    def _went_away(self, record: RecordedRequest, summary: str, response: _R) -> _R:
+        """One log line (no traceback) for a client that disconnected mid-answer."""
+        record.answer = summary + " (dropped: client went away)"
+        log.info("%s %s -> client went away mid-answer (%s)", record.method, record.path, summary)
         return response
 
     async def _count_tokens(self, request: web.Request) -> web.Response:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from claude_pool.workflows.models import MODEL_ALIASES
+
 
 @dataclass(frozen=True)
 class Price:
@@ -20,13 +22,8 @@ class Price:
     cache_write: float  # the 5-minute cache write
 
 
-ALIASES = {
-    "sonnet": "claude-sonnet-5",
-    "opus": "claude-opus-4-8",
-    "best": "claude-opus-4-8",
-    "haiku": "claude-haiku-4-5-20251001",
-    "fable": "claude-fable-5",
-}
+ALIASES = dict(MODEL_ALIASES)
+"""The CLI's aliases (the operator resolves them the same way before the CLI sees them)."""
 PRICES = {
     "claude-sonnet-5": Price(3, 15, 0.30, 3.75),
     "claude-opus-4-8": Price(5, 25, 0.50, 6.25),
@@ -37,7 +34,7 @@ PRICES = {
 
 def price_of(model: str) -> Price:
     """The price of a model alias or id; unknown ids are priced like opus."""
-    model_id = ALIASES.get(model, model)
+    model_id = ALIASES.get(model, model).removesuffix("[1m]")  # no long-context surcharge
     return PRICES.get(model_id, PRICES["claude-opus-4-8"])
 
 

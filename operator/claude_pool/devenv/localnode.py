@@ -8,6 +8,13 @@ Secret is missing waits in CreateContainerConfigError; deleting a pod stops its 
 (SIGTERM, then SIGKILL after the grace period) and then removes the object. The operator
 talks to pod IPs exactly as it would in a cluster.
 
+When the node runs as root, a pod whose securityContext names a non-root runAsUser (slot
+pods: 10001, like the slot image) runs as that user and group (`podusers`), with its
+directories owned by it, so a slot's CLI cannot read what only root can (the admin
+kubeconfig, the control plane's keys). When `root` is not traversable by that user (e.g.
+pytest's private temporary directories), pods live in a scratch directory under the
+system's temporary directory, removed when the node stops.
+
 Two threads: one watches pods, one supervises processes. Use as a context manager.
 """
 
@@ -18,8 +25,11 @@ import contextlib
 import datetime as dt
 import itertools
 import os
+import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -35,6 +45,7 @@ from kubernetes.client.exceptions import ApiException
 
 from claude_pool.devenv.controlplane import die_with_parent
 from claude_pool.devenv.podprocess import PodConfigError, ProcessSpec, process_spec
+from claude_pool.devenv.podusers import check_cli, chown_tree, slot_python, traversable_by_others
 
 _IPS = itertools.count()
 _BACKOFF_CAP = 10.0
@@ -88,9 +99,15 @@ class LocalNode:
         name: str = "local-node",
         overrides: Mapping[str, str] | None = None,
         namespaces: set[str] | None = None,
+        drop_root: bool = True,
     ) -> None:
         self.core = client.CoreV1Api(api)
         self.root = root
+        self.switch_users = drop_root and os.geteuid() == 0
+        """Run pods as their securityContext's user (possible only as root)."""
+        self.pods_dir = root
+        self._scratch: Path | None = None
+        self.python, self.python_env = sys.executable, dict[str, str]()
         self.name = name
         self.overrides = dict(overrides or {})
         self.namespaces = namespaces
@@ -109,6 +126,13 @@ class LocalNode:
 
     def start(self) -> LocalNode:
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.switch_users:
+            self.python, self.python_env = slot_python()
+            check_cli(self.overrides.get("CLAUDE_POOL_AGENT_CLAUDE_BIN"))
+            if not traversable_by_others(self.root):
+                self._scratch = Path(tempfile.mkdtemp(prefix="claude-pool-pods-"))
+                self._scratch.chmod(0o711)
+                self.pods_dir = self._scratch
         self._register()
         for target in (self._watch_loop, self._supervise_loop):
             thread = threading.Thread(target=target, name=f"{self.name}-{target.__name__}")
@@ -125,6 +149,8 @@ class LocalNode:
             self._kill(run, grace=2.0)
         for thread in self._threads:
             thread.join(timeout=10)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def run_of(self, namespace: str, name: str) -> PodRun | None:
         with self._lock:
@@ -165,6 +191,7 @@ class LocalNode:
 
     # watching pods
     def _watch_loop(self) -> None:
+        last_error = ""
         while not self._stop.is_set():
             try:
                 listing = self.core.list_pod_for_all_namespaces()
@@ -176,13 +203,16 @@ class LocalNode:
                     resource_version=listing.metadata.resource_version,
                     timeout_seconds=5,
                 )
+                last_error = ""
                 for event in stream:
                     if self._stop.is_set():
                         break
                     self._on_pod(event["type"], event["object"])
             except Exception as exc:
                 if not self._stop.is_set():
-                    print(f"local-node: watch error: {exc}", flush=True)
+                    if str(exc) != last_error:  # once per kind of error, not twice a second
+                        print(f"local-node: watch error: {exc}", flush=True)
+                    last_error = str(exc)
                     time.sleep(0.5)
 
     def _on_pod(self, kind: str, pod: Any) -> None:
@@ -212,14 +242,17 @@ class LocalNode:
         phase = pod.status.phase if pod.status else None
         if phase in ("Succeeded", "Failed"):
             return
+        known_ip = pod.status.pod_ip if pod.status else None
         new = PodRun(
             namespace=pod.metadata.namespace,
             name=pod.metadata.name,
             uid=uid,
-            ip=next_pod_ip(),
+            # a pod adopted from an earlier node process (make dev restarted) keeps its IP:
+            # the apiserver refuses a second one
+            ip=known_ip if known_ip and known_ip.startswith("127.") else next_pod_ip(),
             restart_policy=pod.spec.restart_policy or "Always",
             grace=float(pod.spec.termination_grace_period_seconds or 30),
-            root=self.root / pod.metadata.namespace / f"{pod.metadata.name}-{uid[:8]}",
+            root=self.pods_dir / pod.metadata.namespace / f"{pod.metadata.name}-{uid[:8]}",
             container=pod.spec.containers[0].name,
         )
         new.root.mkdir(parents=True, exist_ok=True)
@@ -320,6 +353,7 @@ class LocalNode:
                 secret=self._secret(run.namespace),
                 config_map=self._config_map(run.namespace),
                 overrides=self.overrides,
+                python=self.python,
             )
         except PodConfigError as exc:
             if run.waiting != ("CreateContainerConfigError", str(exc)):
@@ -328,16 +362,25 @@ class LocalNode:
             return
         for path in spec.volumes.values():
             path.mkdir(parents=True, exist_ok=True)
+        user = spec.run_as_user if self.switch_users and spec.run_as_user else None
+        group = spec.run_as_group if spec.run_as_group is not None else user
+        if user is not None:
+            for directory in (self.pods_dir, run.root.parent):
+                directory.chmod(directory.stat().st_mode | 0o011)  # traversable, not listable
+            chown_tree(run.root, user, group or user)
         log = (run.root / "container.log").open("ab")
         run.proc = subprocess.Popen(
             spec.argv,
-            env={"PATH": os.environ.get("PATH", ""), **spec.env},
+            env={"PATH": os.environ.get("PATH", ""), **self.python_env, **spec.env},
             cwd=spec.cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=die_with_parent,
+            user=user,
+            group=group if user is not None else None,
+            extra_groups=[] if user is not None else None,
         )
         log.close()
         run.spec, run.started_at, run.waiting = spec, _now(), None

@@ -9,7 +9,9 @@ kubelet in tests and `make dev`. What a kubelet would do with a container we do 
 - each volume is a directory under the pod's root; a mounted path that appears at the
   start of an env value is rewritten to that directory (there is no mount namespace);
 - `$(VAR)` in command and args expands from the container's env, as in a kubelet;
-- `overrides` set what only a node knows (the pod IP to bind to, the local CLI binary).
+- `overrides` set what only a node knows (the pod IP to bind to, the local CLI binary);
+- the user and group to run as come from the securityContext (the container's over the
+  pod's runAsUser/runAsGroup), as a kubelet applies them; the node uses them when it can.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class ProcessSpec:
     port: int | None = None
     readiness_path: str | None = None
     liveness_path: str | None = None
+    run_as_user: int | None = None
+    run_as_group: int | None = None
 
 
 def _field_value(path: str, pod: Mapping[str, Any], pod_ip: str) -> str:
@@ -98,6 +102,7 @@ def process_spec(
     secret: SecretLookup,
     config_map: SecretLookup,
     overrides: Mapping[str, str] | None = None,
+    python: str | None = None,
 ) -> ProcessSpec:
     """The local process for the pod's first container (slot pods have exactly one)."""
     spec = pod["spec"]
@@ -135,8 +140,12 @@ def process_spec(
     if len(command) > 2 and command[0].endswith("/tini") and command[1] == "--":
         command = command[2:]  # a local process is not PID 1: nothing to reap for
     if command[0] in ("python", "python3"):
-        command[0] = sys.executable  # after relocation: this path is the node's, not the pod's
+        command[0] = python or sys.executable  # after relocation: the node's path, not the pod's
     ports = container.get("ports") or []
+    pod_context = spec.get("securityContext") or {}
+    own_context = container.get("securityContext") or {}
+    user = own_context.get("runAsUser", pod_context.get("runAsUser"))
+    group = own_context.get("runAsGroup", pod_context.get("runAsGroup"))
     return ProcessSpec(
         argv=command,
         env=env,
@@ -145,6 +154,8 @@ def process_spec(
         port=int(ports[0]["containerPort"]) if ports else None,
         readiness_path=_probe_path(container.get("readinessProbe")),
         liveness_path=_probe_path(container.get("livenessProbe")),
+        run_as_user=None if user is None else int(user),
+        run_as_group=None if group is None else int(group),
     )
 
 

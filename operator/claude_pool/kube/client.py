@@ -13,6 +13,7 @@ and the API-writes benchmark.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import json
@@ -163,6 +164,21 @@ class Kube:
             return None
         data: dict[str, str] = body.get("data") or {}
         return data
+
+    async def read_config_key(self, kind: str, namespace: str, name: str, key: str) -> bytes | None:
+        """One key of a ConfigMap (`data` or `binaryData`) or Secret (`data`), as bytes; None
+        when the object or the key does not exist. `kind` is "ConfigMap" or "Secret"."""
+        if kind not in ("ConfigMap", "Secret"):
+            raise ValueError(f"read_config_key reads ConfigMaps and Secrets, not {kind}")
+        try:
+            body = await self.request("GET", core_path(kind, namespace, name))
+        except NotFound:
+            return None
+        if kind == "ConfigMap" and key in (body.get("data") or {}):
+            text: str = body["data"][key]
+            return text.encode()
+        encoded = (body.get("binaryData" if kind == "ConfigMap" else "data") or {}).get(key)
+        return None if encoded is None else base64.b64decode(encoded)
 
     # events
     async def event(

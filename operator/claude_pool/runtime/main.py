@@ -1,8 +1,9 @@
 """Entry point of the operator: `python -m claude_pool operator`.
 
-Loads `Settings`, builds the kube facade and the `Operator`, registers the kopf handlers and
-runs kopf in standalone mode (no peering: one replica is the supported deployment, see
-docs/architecture.md), with the Prometheus metrics endpoint and kopf's liveness probe.
+Loads `Settings`, sets up logging (`runtime.logs`: text or JSON lines), builds the kube
+facade and the `Operator`, registers the kopf handlers and runs kopf in standalone mode (no
+peering: one replica is the supported deployment, see docs/architecture.md), with the
+Prometheus metrics endpoint and kopf's liveness probe.
 `run_operator()` is the same thing as a coroutine, for tests and `make dev`.
 """
 
@@ -20,6 +21,7 @@ from prometheus_client import start_http_server
 from claude_pool.controllers.handlers import register
 from claude_pool.kube.client import Kube, load_api_client
 from claude_pool.runtime import metrics
+from claude_pool.runtime.logs import configure_logging
 from claude_pool.runtime.operator import Operator
 from claude_pool.runtime.settings import Settings
 
@@ -80,8 +82,7 @@ async def run_operator(
 def main(argv: list[str]) -> int:
     del argv
     settings = Settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # a line per watch event
+    configure_logging(settings.log_format)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, settings.metrics_host)
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None

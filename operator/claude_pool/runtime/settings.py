@@ -10,6 +10,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from claude_pool.runtime.logs import LogFormat
+
 
 class Settings(BaseSettings):
     """Operator configuration."""
@@ -39,12 +41,19 @@ class Settings(BaseSettings):
     """First delay before a failed slot pod is replaced; doubles per failure."""
     slot_backoff_max_seconds: float = Field(default=60.0, gt=0)
     """Cap on that delay."""
+    slot_churn_per_minute: int = Field(default=10, ge=1)
+    """Most slot pods of one pool that may be created and lost again within a minute; at the
+    bound the pool creates no slot pod until the oldest leaves the minute, and reports
+    Degraded=True, reason SlotChurn (a pod storm cannot run on)."""
     degraded_hold_seconds: float = Field(default=300.0, ge=0)
     """How long a pool stays Degraded after a slot was replaced for restarting too often."""
     agent_timeout_seconds: float = Field(default=10.0, gt=0)
     """Timeout of one HTTP call to a slot agent (not of the task)."""
     agent_unreachable_seconds: float = Field(default=30.0, gt=0)
     """A Running pod whose agent has not answered for this long counts as lost."""
+    model_aliases: dict[str, str] = Field(default_factory=dict)
+    """Model aliases (JSON object, alias -> full model id) on top of the built-in table of the
+    pinned CLI (`workflows.models.MODEL_ALIASES`): the CLI is always given a full id."""
     output_status_limit: int = Field(default=32768, ge=1024)
     """Output longer than this (characters) is kept whole in an owned ConfigMap."""
     kube_workers: int = Field(default=16, ge=1)
@@ -54,3 +63,5 @@ class Settings(BaseSettings):
     metrics_host: str = "0.0.0.0"
     health_port: int = Field(default=8080, ge=0)
     """kopf liveness endpoint port (0 disables it)."""
+    log_format: LogFormat = LogFormat.TEXT
+    """text (one line per record, structured fields as key=value) or json (JSON lines)."""

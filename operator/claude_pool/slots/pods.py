@@ -4,7 +4,9 @@ Pure builders (plain dicts, tested by equality), called by the pool controller. 
 runs the slot agent; it holds no Kubernetes credentials (no token mounted, a ServiceAccount
 without permissions), runs under the restricted pod security profile, and gets the API
 credential and the agent token only through secretKeyRef. Operator-owned labels are set
-last, so a template cannot override them; reserved env names cannot be overridden either.
+last, so a template cannot override them; reserved env names (refused at admission, see
+`claude_pool.api.pools.RESERVED_ENV_PREFIXES`) are dropped here too, for objects stored
+before that rule existed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from claude_pool.api.common import API_VERSION
-from claude_pool.api.pools import ClaudePool
+from claude_pool.api.pools import ClaudePool, EnvVar, reserved_env_name
 
 POOL_LABEL = "claudepool.io/pool"
 SLOT_LABEL = "claudepool.io/slot"
@@ -27,7 +29,6 @@ AGENT_PORT = 8080
 VOLUME_DIR = "/slot"
 SLOT_UID = 10001
 _POD_IP = "status.podIP"
-RESERVED_ENV_PREFIXES = ("CLAUDE_POOL_AGENT_", "ANTHROPIC_", "CLAUDE_CODE_OAUTH_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -110,10 +111,11 @@ def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
 
 def _env(pool: ClaudePool) -> list[dict[str, Any]]:
     spec = pool.spec
+    template_env: list[EnvVar] = spec.template.env or []
     env: list[dict[str, Any]] = [
         e.model_dump(by_alias=True, exclude_none=True)
-        for e in spec.template.env or []
-        if not e.name.startswith(RESERVED_ENV_PREFIXES)
+        for e in template_env
+        if not reserved_env_name(e.name)
     ]
     env += [
         _secret_env("CLAUDE_POOL_AGENT_TOKEN", token_secret_name(pool.metadata.name), TOKEN_KEY),

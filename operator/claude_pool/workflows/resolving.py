@@ -7,14 +7,19 @@ the task's, else the pool's; MCP servers merge by name with the task winning; th
 shared context becomes the "Shared Context" section the agent appends to the system prompt;
 the budget cap is the task's own, else the reservation made for it under a pool limit;
 `sessionPolicy` (task > pool, default fresh) says whether the run resumes the slot's last
-session (`resumeSlot`, the seed's behaviour).
+session (`resumeSlot`, the seed's behaviour). Model aliases (haiku, sonnet, ...) become full
+model ids (`models.resolve_model`), so the CLI runs the model asked for in every permission
+mode.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from claude_pool.api.agent import CliEffort, CliPermissionMode, ContextEntry, TaskRequest
 from claude_pool.api.claude import ClaudeSettings, SessionPolicy, TaskOverrides
 from claude_pool.api.pools import ClaudePool
+from claude_pool.workflows.models import MODEL_ALIASES, resolve_model
 
 
 def resolve_request(
@@ -25,25 +30,30 @@ def resolve_request(
     timeout_seconds: int | None,
     slot_session: str | None = None,
     budget_cap: int | None = None,
+    aliases: Mapping[str, str] = MODEL_ALIASES,
 ) -> TaskRequest:
     """The request that runs `prompt` on one of `pool`'s slots.
 
     `slot_session` is the session the slot's last successful run left (None: unknown); it is
     resumed only under `sessionPolicy: resumeSlot`. `budget_cap` is what the dispatcher
     reserved for the run: the CLI is stopped there (--max-budget-usd), so a run never costs
-    much more than its reservation."""
+    much more than its reservation. `aliases` is the model alias table
+    (`models.alias_table(settings.model_aliases)`)."""
     base: ClaudeSettings = pool.spec.claude
     task = overrides or TaskOverrides()
     mode = task.permission_mode or base.permission_mode
+    permission = CliPermissionMode(mode.value) if mode else CliPermissionMode.PLAN
     effort = task.effort or base.effort
     policy = task.session_policy or base.session_policy or SessionPolicy.FRESH
     resume = slot_session if policy is SessionPolicy.RESUME_SLOT else None
     system_parts = [p for p in (base.append_system_prompt, task.append_system_prompt) if p]
     return TaskRequest(
         prompt=prompt,
-        model=task.model or base.model,
-        fallback_model=task.fallback_model or base.fallback_model,
-        permission_mode=CliPermissionMode(mode.value) if mode else CliPermissionMode.PLAN,
+        model=resolve_model(task.model or base.model, permission, aliases),
+        fallback_model=resolve_model(
+            task.fallback_model or base.fallback_model, permission, aliases
+        ),
+        permission_mode=permission,
         max_turns=task.max_turns or base.max_turns,
         allowed_tools=[*(base.allowed_tools or []), *(task.allowed_tools or [])],
         disallowed_tools=list(task.disallowed_tools or base.disallowed_tools or []),
