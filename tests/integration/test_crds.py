@@ -16,6 +16,7 @@ from kubernetes import client
 from claude_pool.api.common import GROUP, MAX_CHAIN_STEPS, MAX_FANOUT, MAX_SLOTS, VERSION, dump
 from claude_pool.api.tasks import ClaudeTaskStatus
 from tests.builders import chain_steps, pool_manifest, task_manifest
+from tests.integration.test_examples import PLURALS, example_manifests
 
 pytestmark = pytest.mark.integration
 
@@ -101,6 +102,7 @@ def test_a_fully_specified_pool_is_accepted_and_keeps_every_field(
         credentials={"secretName": "anthropic", "oauthTokenKey": "token", "baseURL": "http://x:1"},
         budget={"limitMicrodollars": 10_000_000, "defaultTaskReservationMicrodollars": 500_000},
         context={"repo": "example/app"},
+        router_prompt="Route the task. Answer JSON only.",
         suspend=False,
         supervision={"maxRestarts": 5, "maxTaskAttempts": 2, "drainTimeoutSeconds": 60},
         ttlSecondsAfterFinished=3600,
@@ -110,6 +112,7 @@ def test_a_fully_specified_pool_is_accepted_and_keeps_every_field(
     assert created["spec"]["template"]["resources"]["limits"]["cpu"] == 2
     assert created["spec"]["template"]["env"][1]["valueFrom"]["secretKeyRef"]["key"] == "k"
     assert created["spec"]["claude"]["strictMcpConfig"] is True  # schema default
+    assert created["spec"]["routerPrompt"] == "Route the task. Answer JSON only."
 
 
 @pytest.mark.parametrize(
@@ -118,6 +121,21 @@ def test_a_fully_specified_pool_is_accepted_and_keeps_every_field(
         pytest.param({}, id="prompt"),
         pytest.param(
             {"prompt": None, "fan_out": {"prompts": ["a", "b"], "maxParallel": 2}}, id="fanOut"
+        ),
+        pytest.param(
+            {"prompt": None, "fan_out": {"prompts": [f"p{i}" for i in range(MAX_FANOUT)]}},
+            id="fanOut-at-cap",
+        ),
+        pytest.param(
+            {
+                "prompt": None,
+                "fan_out": {
+                    "chains": [{"steps": chain_steps("a", "b")}, {"steps": chain_steps("a")}],
+                    "maxParallel": 1,
+                    "failFast": True,
+                },
+            },
+            id="fanOut-chains",
         ),
         pytest.param(
             {
@@ -180,6 +198,27 @@ INVALID: list[Any] = [
     ),
     pytest.param("task", _fan(0), "spec.fanOut.prompts", id="empty-fanOut"),
     pytest.param("task", _fan(MAX_FANOUT + 1), "spec.fanOut.prompts", id="fanOut-above-cap"),
+    pytest.param(
+        "task",
+        {"prompt": None, "fan_out": {"prompts": ["a"], "chains": [{"steps": chain_steps("a")}]}},
+        "spec.fanOut",
+        id="fanOut-prompts-and-chains",
+    ),
+    pytest.param(
+        "task", {"prompt": None, "fan_out": {"maxParallel": 2}}, "spec.fanOut", id="fanOut-empty"
+    ),
+    pytest.param(
+        "task",
+        {"prompt": None, "fan_out": {"chains": [{"steps": chain_steps("a", "a")}]}},
+        "spec.fanOut.chains[0].steps",
+        id="fanOut-chain-duplicate-steps",
+    ),
+    pytest.param(
+        "task",
+        {"prompt": None, "fan_out": {"prompts": ["a"], "maxParallel": MAX_FANOUT + 1}},
+        "spec.fanOut.maxParallel",
+        id="maxParallel-above-cap",
+    ),
     pytest.param(
         "task",
         {"prompt": None, "fan_out": {"prompts": ["a", ""]}},
@@ -343,6 +382,21 @@ def test_an_invalid_manifest_is_rejected_with_a_message_naming_the_field(
     status, message = _rejection(lambda: _create(api_client, namespace, body))
     assert status == 422, message
     assert field in message
+
+
+def test_every_example_manifest_is_admitted_with_strict_field_validation(
+    api_client: client.ApiClient, namespace: str
+) -> None:
+    objects = client.CustomObjectsApi(api_client)
+    kinds = []
+    for path, doc in example_manifests():
+        body = {**doc, "metadata": {**doc["metadata"], "namespace": namespace}}
+        created = objects.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURALS[doc["kind"]], body, field_validation="Strict"
+        )
+        assert created["spec"].keys() >= doc["spec"].keys(), path.name
+        kinds.append(doc["kind"])
+    assert kinds.count("ClaudeTask") >= 4
 
 
 @pytest.mark.parametrize(
@@ -603,12 +657,49 @@ def test_a_full_task_status_from_the_models_is_stored_without_pruning(
                     "stderrTail": "e",
                 },
             },
-            "children": [{"name": "full-0", "index": 0, "step": "plan", "phase": "Succeeded"}],
+            "children": {"total": 3, "pending": 1, "running": 1, "succeeded": 1},
+            "items": [
+                {
+                    "index": 0,
+                    "phase": "Failed",
+                    "child": "full-0",
+                    "costMicrodollars": 600,
+                    "output": "partial",
+                    "outputTruncated": True,
+                    "reason": "Overloaded",
+                    "message": "529",
+                }
+            ],
+            "steps": [
+                {
+                    "name": "plan",
+                    "phase": "Succeeded",
+                    "attempts": 2,
+                    "recovered": True,
+                    "child": "full-plan.recovery",
+                    "costMicrodollars": 1200,
+                    "startTime": "2026-01-02T03:04:05Z",
+                    "completionTime": "2026-01-02T03:04:09Z",
+                    "output": "{}",
+                    "vars": {"files": "a.py"},
+                    "message": "m",
+                }
+            ],
+            "routing": {
+                "router": "full-router",
+                "route": "chain",
+                "fallbackReason": "could not parse",
+                "notes": ["cut to 2"],
+                "items": 2,
+                "child": "full-route",
+            },
             "progress": {
                 "turns": 3,
                 "costMicrodollars": 4200,
                 "completedSteps": 1,
                 "totalSteps": 2,
+                "currentStep": "build",
+                "currentStepStartTime": "2026-01-02T03:04:10Z",
             },
             "review": {
                 "state": "Pending",

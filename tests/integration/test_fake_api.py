@@ -21,10 +21,23 @@ from typing import Any
 import aiohttp
 import pytest
 
+from claude_pool.agent.argv import build_argv, system_prompt_addition
+from claude_pool.api.claude import TaskOverrides
+from claude_pool.api.modes import Auto, RoutePreference
+from claude_pool.api.pools import ClaudePool
 from claude_pool.devenv.clibin import claude_binary, fake_cli_env
 from claude_pool.devenv.fakeapi import FakeAnthropic, FakeAnthropicThread, mask_secret
 from claude_pool.devenv.fakepricing import cost_usd
 from claude_pool.devenv.scripting import Scenario
+from claude_pool.workflows.resolving import resolve_request
+from claude_pool.workflows.routeparsing import decide_route
+from claude_pool.workflows.routing import (
+    ROUTER_MARKER,
+    router_config,
+    router_prompt,
+    router_task_prompt,
+)
+from claude_pool.workflows.templating import extract_vars
 
 CLI_TIMEOUT = 60
 SCHEMA = {
@@ -157,6 +170,20 @@ async def test_fail_n_fails_n_requests_of_a_session_then_succeeds(
 
     assert await statuses("s1") == [503, 503, 200]
     assert await statuses("s2") == [503, 503, 200]
+
+
+async def test_fail_scope_all_counts_failures_across_sessions_of_the_same_prompt(
+    fake: FakeAnthropic, client: aiohttp.ClientSession
+) -> None:
+    async def status(session_id: str, prompt: str) -> int:
+        headers = {"X-Claude-Code-Session-Id": session_id}
+        payload = body(f"[[fake fail=1 fail_scope=all status=400]] {prompt}", stream=False)
+        async with client.post(f"{fake.base_url}/v1/messages", json=payload, headers=headers) as r:
+            return r.status
+
+    # a retried task is a new session with the same prompt: only its first try fails
+    assert [await status(s, "step") for s in ("s1", "s2", "s3")] == [400, 200, 200]
+    assert await status("s4", "another step") == 400
 
 
 async def test_delay_holds_the_headers_and_stall_holds_the_stream(
@@ -514,3 +541,106 @@ def test_cli_base_url_path_selects_a_scenario(
     assert result["total_cost_usd"] == pytest.approx(cost_usd("sonnet", 100, 40))
     [request] = session_requests(cli_fake, result)
     assert (request.path, request.scenario) == ("/s/router/v1/messages", "router")
+
+
+# -- the routing call of an auto task, as a slot runs it -------------------------------------
+
+
+def run_router(
+    claude: Path, fake: FakeAnthropicThread, home: Path, cwd: Path, task: str
+) -> tuple[int, dict[str, Any], list[Any]]:
+    """Run the router child's config through the slot agent's own argv builder."""
+    auto = Auto(prompt=task)
+    config = router_config(TaskOverrides(model="sonnet"), router_prompt(auto, None))
+    pool = ClaudePool.model_validate({"metadata": {"name": "pool"}, "spec": {}})
+    request = resolve_request(pool, router_task_prompt(task), config, timeout_seconds=60)
+    addition = system_prompt_addition(request)
+    assert addition is not None
+    system_file = cwd / "system.txt"
+    system_file.write_text(addition)
+    argv = build_argv(str(claude), request, system_prompt_file=system_file)
+    env = fake_cli_env(fake.base_url, home, {"CLAUDE_CODE_MAX_RETRIES": "0"})
+    proc = subprocess.run(
+        argv,
+        input=request.prompt,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["type"] == "result"
+    return proc.returncode, result, session_requests(fake, result)
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize(
+    ("directive", "kind", "count"),
+    [
+        ("", RoutePreference.SINGLE, 1),
+        ("[[fake route=parallel n=3]]", RoutePreference.PARALLEL, 3),
+        ("[[fake route=chain n=4]]", RoutePreference.CHAIN, 4),
+    ],
+    ids=["single", "parallel", "chain"],
+)
+def test_cli_router_answers_come_back_structured_with_json_schema(
+    claude: Path,
+    cli_fake: FakeAnthropicThread,
+    cli_home: Path,
+    tmp_path: Path,
+    directive: str,
+    kind: RoutePreference,
+    count: int,
+) -> None:
+    task = f"Translate hello into French, German and Spanish. {directive}".strip()
+    rc, result, requests = run_router(claude, cli_fake, cli_home, tmp_path, task)
+    assert (rc, result["is_error"], result["num_turns"]) == (0, False, 2)
+    structured = result["structured_output"]
+    assert structured["route"] == kind.value
+    # only the StructuredOutput tool is offered; the router prompt is in the system prompt
+    assert [t["name"] for t in requests[0].body["tools"]] == ["StructuredOutput"]
+    assert ROUTER_MARKER in json.dumps(requests[0].body["system"])
+    decision = decide_route(structured, result["result"], None, task, None)
+    assert decision.fallback_reason is None
+    assert (decision.route.kind, len(decision.route.prompts)) == (kind, count)
+    assert all(
+        "<task>" not in prompt and "route=" not in prompt for prompt in decision.route.prompts
+    )
+
+
+@pytest.mark.cli
+def test_cli_router_garbage_and_errors_fall_back_to_the_original_prompt(
+    claude: Path, cli_fake: FakeAnthropicThread, cli_home: Path, tmp_path: Path
+) -> None:
+    garbage = "Tidy the repo. [[fake route=garbage]]"
+    rc, result, _ = run_router(claude, cli_fake, cli_home, tmp_path, garbage)
+    assert (rc, result["is_error"]) == (0, False)
+    assert "structured_output" not in result  # the CLI nudged once, then gave up
+    decision = decide_route(None, result["result"], None, garbage, None)
+    assert decision.route.prompts == (garbage,)
+    assert decision.fallback_reason is not None and "could not find" in decision.fallback_reason
+    broken = "Tidy the repo. [[fake route=error]]"
+    rc, result, requests = run_router(claude, cli_fake, cli_home, tmp_path, broken)
+    assert (rc, result["is_error"], [r.status for r in requests]) == (1, True, [400])
+    decision = decide_route(None, result["result"], f"ModelError: {result['result']}", broken, None)
+    assert decision.route.prompts == (broken,)
+    assert decision.fallback_reason is not None
+    assert "fake routing error" in decision.fallback_reason
+
+
+@pytest.mark.cli
+def test_cli_json_replies_feed_output_vars(
+    claude: Path, cli_fake: FakeAnthropicThread, cli_home: Path, tmp_path: Path
+) -> None:
+    rc, result = run_claude(
+        claude,
+        cli_fake.base_url,
+        cli_home,
+        tmp_path,
+        'Plan the change. [[fake json={"files":["a.py","b.py"],"count":2}]]',
+    )
+    assert rc == 0
+    found = extract_vars({"files": "files", "n": "count", "p": "prompt"}, result["result"])
+    assert found == {"files": '["a.py","b.py"]', "n": "2", "p": "Plan the change."}

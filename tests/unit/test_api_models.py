@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from claude_pool.api.claude import ClaudeSettings, PermissionMode, TaskOverrides
@@ -250,7 +252,7 @@ def test_models_accept_python_names_too() -> None:
     spec = ClaudeTaskSpec.model_validate(
         {"pool_ref": {"name": "p"}, "fan_out": {"prompts": ["a"], "max_parallel": 1}}
     )
-    assert dump(spec)["fanOut"] == {"prompts": ["a"], "maxParallel": 1}
+    assert dump(spec)["fanOut"] == {"prompts": ["a"], "maxParallel": 1, "failFast": False}
     assert dump(spec)["poolRef"] == {"name": "p"}
 
 
@@ -284,10 +286,17 @@ def test_a_task_status_round_trips_with_result_children_and_review() -> None:
             "structuredOutput": [1, {"a": None}],
             "failure": {"reason": "MaxTurns", "message": "stopped", "exitCode": 1},
         },
-        "children": [
-            {"name": "t-0", "index": 0, "step": "plan", "phase": "Failed", "costMicrodollars": 1234}
+        "children": {"total": 2, "succeeded": 1, "failed": 1},
+        "steps": [
+            {"name": "plan", "phase": "Succeeded", "child": "t-plan", "vars": {"files": "a.py"}},
+            {"name": "build", "phase": "Failed", "attempts": 2, "costMicrodollars": 1234},
         ],
-        "progress": {"completedSteps": 1, "totalSteps": 2, "currentStep": "build"},
+        "progress": {
+            "completedSteps": 1,
+            "totalSteps": 2,
+            "currentStep": "build",
+            "currentStepStartTime": "2026-01-02T03:04:06Z",
+        },
         "review": {
             "state": "Rejected",
             "rejections": 1,
@@ -428,3 +437,14 @@ def test_a_pool_ttl_default_is_bounded_like_the_task_ttl() -> None:
     )
     with pytest.raises(ValidationError, match="ttlSecondsAfterFinished"):
         ClaudePoolSpec.model_validate({"ttlSecondsAfterFinished": -1})
+def test_every_example_task_and_pool_parses_with_the_models() -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    parsed = []
+    for path in sorted(examples.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            model = ClaudeTask if doc["kind"] == "ClaudeTask" else ClaudePool
+            parsed.append(model.model_validate(doc))
+    modes = {task_mode(t.spec) for t in parsed if isinstance(t, ClaudeTask)}
+    assert modes == set(TaskMode)
+    chain = next(t for t in parsed if isinstance(t, ClaudeTask) and t.spec.chain is not None)
+    assert chain.spec.chain is not None and chain.spec.chain.steps[0].output_vars

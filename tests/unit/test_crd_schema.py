@@ -337,10 +337,10 @@ def test_check_mode_fails_with_a_diff_when_a_file_drifted(
     crdgen.main(["--out", str(tmp_path)])
     assert crdgen.main(["--out", str(tmp_path), "--check"]) == 0
     drifted = tmp_path / "claudetasks.yaml"
-    drifted.write_text(drifted.read_text().replace("maxItems: 50", "maxItems: 51"))
+    drifted.write_text(drifted.read_text().replace("maxItems: 256", "maxItems: 257"))
     assert crdgen.main(["--out", str(tmp_path), "--check"]) == 1
     added = [line for line in capsys.readouterr().out.splitlines() if line.startswith("+")]
-    assert any(line.endswith("maxItems: 50") for line in added)
+    assert any(line.endswith("maxItems: 256") for line in added)
 
 
 def test_the_converter_refuses_floats_and_unions_of_objects() -> None:

@@ -37,6 +37,7 @@ from claude_pool.devenv.scripting import (
     read_directives,
     render_block,
     strip_keys,
+    without_directives,
 )
 
 REMINDER = "<system-reminder>\nAs you answer ... currentDate\n</system-reminder>\n\n"
@@ -372,14 +373,20 @@ def test_structured_answers_need_the_structured_output_tool() -> None:
     assert plain == TextBlock("fake answer: [[fake structured=auto]] hi")
 
 
+ROUTER_SYSTEM = "You are the claude-pool auto-router. JSON only."
+
+
 def test_route_directives_answer_routing_json_without_the_route_keys() -> None:
-    parallel = only_block(plan_for(cli_body("[[fake route=parallel n=3 reply=ok]] fix bugs")))
+    body = cli_body(
+        "<task>\n[[fake route=parallel n=3 reply=ok]] fix bugs\n</task>", system=ROUTER_SYSTEM
+    )
+    parallel = only_block(plan_for(body))
     assert isinstance(parallel, TextBlock)
     assert json.loads(parallel.text) == {
         "route": "parallel",
         "prompts": [f"[[fake reply=ok]] fix bugs (part {i} of 3)" for i in (1, 2, 3)],
     }
-    chain = only_block(plan_for(cli_body("[[fake route=chain]] refactor")))
+    chain = only_block(plan_for(cli_body("[[fake route=chain]] refactor", system=ROUTER_SYSTEM)))
     assert isinstance(chain, TextBlock)
     assert json.loads(chain.text)["steps"] == [
         {"name": "step-1", "prompt": "refactor (step 1 of 2)"},
@@ -387,8 +394,66 @@ def test_route_directives_answer_routing_json_without_the_route_keys() -> None:
     ]
 
 
+def test_route_directives_only_act_on_routing_calls() -> None:
+    plain = only_block(plan_for(cli_body("[[fake route=parallel]] fix")))
+    assert plain == TextBlock("fake answer: [[fake route=parallel]] fix")
+    plan = plan_reply(Scenario(route=Route.ERROR), conversation_from_body(cli_body("x")))
+    assert plan.summary == "text"
+
+
+def test_a_garbage_route_is_text_without_a_decision_even_with_the_schema_tool() -> None:
+    tools = [{"name": "StructuredOutput", "input_schema": {"type": "object"}}]
+    body = cli_body("[[fake route=garbage]] fix", system=ROUTER_SYSTEM, tools=tools)
+    block = only_block(plan_for(body))
+    assert isinstance(block, TextBlock)
+    assert "route" not in block.text and "{" not in block.text
+
+
+def test_an_error_route_fails_the_routing_call_with_a_400() -> None:
+    convo = conversation_from_body(cli_body("[[fake route=error]] fix", system=ROUTER_SYSTEM))
+    plan = plan_reply(read_directives(convo.directive_texts)[0], convo)
+    assert isinstance(plan.reply, ErrorReply)
+    assert (plan.reply.status, plan.reply.message) == (400, "fake routing error")
+
+
+def test_fail_on_fails_only_prompts_containing_the_text_outside_directives() -> None:
+    directive = '[[fake fail_on="part 2" status=400]]'
+    router = conversation_from_body(cli_body(f"fix {directive}", system=ROUTER_SYSTEM))
+    assert plan_reply(read_directives(router.directive_texts)[0], router).summary == "text"
+    for part, expected in ((1, "text"), (2, "error 400"), (3, "text")):
+        convo = conversation_from_body(cli_body(f"fix {directive} (part {part} of 3)"))
+        scenario = read_directives(convo.directive_texts)[0]
+        assert plan_reply(scenario, convo).summary == expected, part
+    counted = Scenario(fail_on="part 2", fail=1)
+    convo = conversation_from_body(cli_body("fix (part 2 of 3)"))
+    summaries = [plan_reply(counted, convo, attempt=a).summary for a in (1, 2)]
+    assert summaries == ["error 500", "text"]
+
+
+def test_a_json_directive_answers_the_object_with_the_prompt() -> None:
+    body = cli_body('plan it [[fake json={"files":["a.py"],"n":2}]]')
+    block = only_block(plan_for(body))
+    assert isinstance(block, TextBlock)
+    assert json.loads(block.text) == {"files": ["a.py"], "n": 2, "prompt": "plan it"}
+    with pytest.raises(DirectiveError, match="json: expected a JSON object"):
+        parse_directives("[[fake json=[1]]]")
+
+
+def test_the_schema_tool_gets_a_structured_answer_unless_another_answer_is_asked_for() -> None:
+    schema = {"type": "object", "properties": {"summary": {"type": "string"}}}
+    tools = [{"name": "StructuredOutput", "input_schema": schema}]
+    block = only_block(plan_for(cli_body("summarise", tools=tools)))
+    assert block == ToolUseBlock("toolu_fake", "StructuredOutput", {"summary": "fake"})
+    replied = only_block(plan_for(cli_body("[[fake reply=plain]]", tools=tools)))
+    assert replied == TextBlock("plain")
+
+
+def test_without_directives_removes_every_block() -> None:
+    assert without_directives('a [[fake reply="x y"]] b [[fake n=2]]') == "a b"
+
+
 def test_a_routing_call_without_a_route_directive_answers_single() -> None:
-    body = cli_body("add a feature", system="You are the claude-pool auto-router. JSON only.")
+    body = cli_body("add a feature", system=ROUTER_SYSTEM)
     text = only_block(plan_for(body))
     assert isinstance(text, TextBlock)
     assert json.loads(text.text) == {"route": "single", "prompt": "add a feature"}

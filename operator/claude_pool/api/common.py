@@ -23,12 +23,17 @@ MAX_SLOTS = 200
 """Most slots one pool may have. Each slot is a pod with its own Claude CLI process; 200 is
 well above what one API key's rate limits sustain, and keeps per-pool status and queue
 bookkeeping small. Run several pools for more."""
-MAX_FANOUT = 50
-"""Most prompts in one fan-out (and most children an auto-routed fan-out may create)."""
+MAX_FANOUT = 256
+"""Most items (prompts or chains) in one fan-out, and most prompts of an auto-routed fan-out:
+the size of Argo's and Tekton's matrix limits."""
 MAX_CHAIN_STEPS = 20
 """Most steps in one chain."""
-MAX_CHILDREN = 100
-"""Most child tasks listed in a composite task's status (chain steps plus recoveries)."""
+MAX_CHILDREN = 256
+"""Most child tasks of one composite task: MAX_FANOUT items, or a chain's steps with all their
+retries and recoveries (MAX_CHAIN_STEPS x (MAX_STEP_RETRIES + 2) = 240)."""
+MAX_ITEM_OUTPUT = 512
+"""Characters of each child's output kept in its parent's status.items / status.steps (the
+whole output is in the child's own status, and in the parent's combined result)."""
 MAX_STEP_RETRIES = 10
 """Most retries of one chain step (so at most 11 attempts plus one recovery)."""
 MAX_REJECTIONS = 20

@@ -50,15 +50,6 @@ class RoutePreference(StrEnum):
     CHAIN = "chain"
 
 
-class FanOut(SpecModel):
-    """Run every prompt as its own child task; the results are collected in order."""
-
-    prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_FANOUT)]
-    """The prompts, one child task each: 1 to 50 prompts of up to 65536 characters."""
-    max_parallel: Annotated[int, Field(ge=1, le=MAX_FANOUT)] | None = None
-    """Most children running at once (1 to 50); unlimited (up to free slots) when unset."""
-
-
 class ChainStep(SpecModel):
     """One step of a chain. Its prompt may use {previous_output} and {steps.NAME.VAR}."""
 
@@ -75,7 +66,8 @@ class ChainStep(SpecModel):
     output_vars: (
         Annotated[dict[str, Annotated[str, Field(max_length=256)]], Field(max_length=16)] | None
     ) = None
-    """Variables taken from the step's JSON output: name -> dot path ("." = whole output)."""
+    """Variables taken from the step's JSON output (its structured output when config.jsonSchema
+    is set): name -> dot path ("." or "" = whole output), used as {steps.NAME.VAR}."""
 
 
 class Chain(SpecModel):
@@ -104,11 +96,49 @@ class Chain(SpecModel):
         return self
 
 
+class FanOut(SpecModel):
+    """Run every item as its own child task; the results are collected in order.
+
+    The items are either prompts (one single-prompt child each) or chains (one chain child
+    each, the seed's fan_out_chains): exactly one of the two lists is set."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "has(self.prompts) != has(self.chains)",
+                "set exactly one of spec.fanOut.prompts and spec.fanOut.chains",
+            )
+        )
+    )
+
+    prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_FANOUT)] | None = None
+    """The prompts, one child task each."""
+    chains: Annotated[list[Chain], Field(min_length=1, max_length=MAX_FANOUT)] | None = None
+    """Chains, one child task each (that child runs the chain's steps as its own children)."""
+    max_parallel: Annotated[int, Field(ge=1, le=MAX_FANOUT)] | None = None
+    """Most children unfinished at once; all items at once (the pool's slots decide) when unset."""
+    fail_fast: bool = False
+    """On the first failed item create no further items and cancel the running ones. Without
+    it every item runs and the task fails with PartialFailure, keeping every result."""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> FanOut:
+        if (self.prompts is None) == (self.chains is None):
+            raise ValueError("set exactly one of spec.fanOut.prompts and spec.fanOut.chains")
+        return self
+
+    def item_count(self) -> int:
+        """How many items (children) the fan-out has."""
+        return len(self.prompts or self.chains or [])
+
+
 class AutoHints(SpecModel):
-    """Advice for the router (the seed's AutoHint)."""
+    """Hints for the router (the seed's AutoHint): all are written into the router's prompt,
+    and the two limits are enforced, not only advised (a longer route is cut, with a note in
+    status.routing.notes)."""
 
     max_parallel: Annotated[int, Field(ge=1, le=MAX_FANOUT)] | None = None
-    """Most prompts of a parallel route."""
+    """Most prompts of a parallel route; also the routed fan-out's maxParallel."""
     max_chain_steps: Annotated[int, Field(ge=1, le=MAX_CHAIN_STEPS)] | None = None
     """Most steps of a chain route."""
     prefer: RoutePreference | None = None
@@ -127,7 +157,8 @@ class Auto(SpecModel):
     hints: AutoHints | None = None
     """Advice for the router."""
     router_prompt: LongText | None = None
-    """Replaces the built-in routing system prompt (the seed's custom_prompt)."""
+    """Replaces the routing prompt (the seed's custom_prompt); wins over the pool's
+    spec.routerPrompt, which wins over the built-in one. The hints are appended to it."""
 
 
 REVIEW_NOT_BUILT = (

@@ -27,6 +27,7 @@ from claude_pool.api.common import (
     Count,
     FreeForm,
     LocalObjectRef,
+    LongText,
     Name,
     ObjectMeta,
     SpecModel,
@@ -332,6 +333,9 @@ class ClaudePoolSpec(SpecModel):
     """Default ttlSecondsAfterFinished of the pool's tasks (0 to 31536000 s, one year): a
     finished task without its own is deleted this long after it finished; kept forever when
     neither is set."""
+    router_prompt: LongText | None = None
+    """The routing prompt of this pool's auto tasks, instead of the built-in one (a task's
+    spec.auto.routerPrompt wins over it). The task's hints are appended to it."""
 
     @model_validator(mode="after")
     def _no_workspace(self) -> ClaudePoolSpec:

@@ -72,6 +72,8 @@ class TaskReason(StrEnum):
     # Admitted=True
     QUEUED = "Queued"
     """Admitted to its pool's queue; waiting for an idle slot."""
+    COMPOSITE = "Composite"
+    """A fan-out, chain or auto task: it runs no slot itself; its children queue instead."""
     # Admitted=False: the task waits (phase Waiting)
     WAITING_FOR_SLOT = "WaitingForSlot"
     """No slot was free within about a second: queued in the pool (phase Pending, not
@@ -99,6 +101,9 @@ class TaskReason(StrEnum):
     """Running=True: an auto task is choosing its route."""
     CHILDREN_RUNNING = "ChildrenRunning"
     """Running=True: a composite task's children are running."""
+    CANCELLING = "Cancelling"
+    """Running=True: a composite task stops its unfinished children (cancel, timeout, failFast);
+    it finishes once they have, so their costs are in its own."""
     RETRYING = "Retrying"
     """Running=False: the slot was lost; the task is queued for another attempt."""
     FINISHED = "Finished"
@@ -115,7 +120,14 @@ class TaskReason(StrEnum):
     """Succeeded=True."""
     # Failed (besides FailureReason)
     CHILD_FAILED = "ChildFailed"
-    """Failed=True: a fan-out child or chain step failed."""
+    """Failed=True: a chain step failed (after its retries and recovery), or an auto task's
+    routed work failed."""
+    PARTIAL_FAILURE = "PartialFailure"
+    """Failed=True: some fan-out items failed (named in the message); the others' results are
+    kept in status.items and status.result."""
+    CHILD_LOST = "ChildLost"
+    """Failed=True: a finished chain step's child task was deleted, and a later step needs its
+    output."""
     ROUTING_FAILED = "RoutingFailed"
     """Failed=True: an auto route produced nothing runnable."""
     INVALID_SPEC = "InvalidSpec"

@@ -1,9 +1,10 @@
 """The ClaudeTask resource: one unit of work for a pool, its spec rules and its status.
 
-Users write `ClaudeTaskSpec` (exactly one mode: prompt, promptFrom, fanOut, chain or auto); the task
-controller writes `ClaudeTaskStatus`. Composite tasks create child ClaudeTasks and list
-them in `status.children`. `status.mode` and `status.phase` exist for printer columns: the
-operator sets them from `task_mode(spec)` and `derive_phase(conditions)`.
+Users write `ClaudeTaskSpec` (exactly one mode: prompt, promptFrom, fanOut, chain or auto);
+the task controller writes `ClaudeTaskStatus`. Composite tasks create child ClaudeTasks and
+describe them in `status.children`, `items`, `steps` and `routing`
+(`claude_pool.api.composites`). `status.mode` and `status.phase` exist for printer columns:
+the operator sets them from `task_mode(spec)` and `derive_phase(conditions)`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from claude_pool.api.claude import TaskOverrides
 from claude_pool.api.common import (
     API_VERSION,
     CONFIG_KEY,
+    MAX_CHAIN_STEPS,
     MAX_CHILDREN,
+    MAX_FANOUT,
     MAX_MESSAGE_LENGTH,
     MAX_PRIORITY,
     MAX_REJECTIONS,
@@ -35,6 +38,7 @@ from claude_pool.api.common import (
     cel,
     validations,
 )
+from claude_pool.api.composites import ChildrenSummary, ItemStatus, RoutingStatus, StepStatus
 from claude_pool.api.conditions import Conditions
 from claude_pool.api.modes import Auto, Chain, FanOut, Review, RoutePreference, StepName
 from claude_pool.api.money import Microdollars
@@ -176,21 +180,6 @@ def task_mode(spec: ClaudeTaskSpec) -> TaskMode:
     return TaskMode.SINGLE
 
 
-class ChildStatus(StatusModel):
-    """One child task of a composite."""
-
-    name: Name
-    """The child ClaudeTask."""
-    index: Annotated[int, Field(ge=0, le=MAX_CHILDREN)]
-    """Position: fan-out prompt index or chain step index."""
-    step: StepName | None = None
-    """Chain step name."""
-    phase: TaskPhase | None = None
-    """The child's phase when last seen."""
-    cost_microdollars: Microdollars = 0
-    """The child's cost."""
-
-
 class Progress(StatusModel):
     """Live numbers while a task runs."""
 
@@ -199,11 +188,13 @@ class Progress(StatusModel):
     cost_microdollars: Microdollars = 0
     """Cost so far, children included."""
     completed_steps: Annotated[int, Field(ge=0, le=MAX_CHILDREN)] = 0
-    """Finished children or chain steps."""
+    """Finished fan-out items or chain steps (k of n)."""
     total_steps: Annotated[int, Field(ge=0, le=MAX_CHILDREN)] = 0
-    """All children or chain steps."""
+    """All fan-out items or chain steps (n)."""
     current_step: StepName | None = None
     """The chain step running now."""
+    current_step_start_time: Timestamp | None = None
+    """When the current chain step's first attempt was created."""
 
 
 class ReviewState(StrEnum):
@@ -256,7 +247,7 @@ class ClaudeTaskStatus(StatusModel):
     phase: TaskPhase | None = None
     """Summary of the conditions (printer column)."""
     route: RoutePreference | None = None
-    """The route an auto task took."""
+    """The route an auto task took (details in routing)."""
     conditions: Conditions = Field(default_factory=list)
     """Admitted, Running, ReviewRequired, Succeeded, Failed, Cancelled."""
     slot: Name | None = None
@@ -271,10 +262,17 @@ class ClaudeTaskStatus(StatusModel):
     """When the task finished."""
     result: TaskResult | None = None
     """The outcome."""
-    children: Annotated[list[ChildStatus], Field(max_length=MAX_CHILDREN)] = Field(
+    children: ChildrenSummary | None = None
+    """Counts of a composite task's children by phase (`kubectl get ctask -l
+    claudepool.io/parent=NAME` lists them)."""
+    items: Annotated[list[ItemStatus], Field(max_length=MAX_FANOUT)] = Field(default_factory=list)
+    """A fan-out's items, in order."""
+    steps: Annotated[list[StepStatus], Field(max_length=MAX_CHAIN_STEPS)] = Field(
         default_factory=list
     )
-    """Child tasks of a fan-out, chain or auto task."""
+    """A chain's steps, in order."""
+    routing: RoutingStatus | None = None
+    """An auto task's routing decision."""
     progress: Progress | None = None
     """Live numbers while running."""
     review: ReviewStatus | None = None

@@ -58,7 +58,7 @@ from claude_pool.devenv.fakeplanning import (
     plan_reply,
 )
 from claude_pool.devenv.fakerecords import SECRET_HEADERS, RecordedRequest, mask_secret
-from claude_pool.devenv.scripting import DirectiveError, Scenario, read_directives
+from claude_pool.devenv.scripting import DirectiveError, FailScope, Scenario, read_directives
 
 __all__ = [
     "FakeAnthropic",
@@ -330,10 +330,14 @@ class FakeAnthropic:
             directives, raw = read_directives(convo.directive_texts)
         except DirectiveError as exc:
             return Plan(0.0, error_reply(400, f"fake: bad directive: {exc}")), convo.stream
-        key = (record.session_id or "", record.scenario or "", str(convo.turn_start), raw)
+        scenario = base.overlay(directives)
+        if scenario.fail_scope is FailScope.ALL:  # every session with this prompt counts
+            key: tuple[str, ...] = ("*", record.scenario or "", raw, convo.prompt)
+        else:
+            key = (record.session_id or "", record.scenario or "", str(convo.turn_start), raw)
         attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
         plan = plan_reply(
-            base.overlay(directives),
+            scenario,
             convo,
             attempt=attempt,
             tool_id=f"toolu_fake{record.seq:06d}",

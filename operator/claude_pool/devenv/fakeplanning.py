@@ -5,21 +5,32 @@ scenario overlaid with the request's directives), the parsed Conversation and th
 number of this conversation; the server renders the plan (`claude_pool.devenv.fakemessages`)
 and does the waiting. Pure: no I/O, no clock; ids come from the caller.
 
-Order of decisions: fail (status) -> tool step k of `tools` -> routing answer -> structured
-output -> text (`echo` > `reply` > "fake answer: <prompt>").
+Order of decisions: fail (status, fail_on) -> routing error -> tool step k of `tools` ->
+routing answer (routing calls only: the router marker is in the system prompt) -> structured
+output (asked for, or by default when the StructuredOutput tool is sent and no answer
+directive is given) -> text (`json` > `echo` > `reply` > "fake answer: <prompt>").
 """
 
 from __future__ import annotations
 
 import json
 import posixpath
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from claude_pool.devenv.fakeconversations import STRUCTURED_TOOL, Conversation
-from claude_pool.devenv.scripting import AUTO, Echo, Route, Scenario, ToolStep, strip_keys
+from claude_pool.devenv.scripting import (
+    AUTO,
+    Echo,
+    Route,
+    Scenario,
+    ToolStep,
+    strip_keys,
+    without_directives,
+)
 
 ROUTER_MARKER = "claude-pool auto-router"
 DEFAULT_INPUT_TOKENS = 100
@@ -31,6 +42,9 @@ BASH_FILE = "fake_bash.txt"
 WRITE_CONTENT = "written by fake via Write tool\nline2\n"
 EDIT_OLD, EDIT_NEW = "line2", "line2 EDITED"
 REPLY_PREFIX = "fake answer: "
+GARBAGE_ROUTE = "I would split this into a few parts, but I am not sure which ones."
+ROUTING_ERROR_STATUS = 400
+_TASK_TAGS = re.compile(r"^\s*<task>\s*(.*?)\s*</task>\s*$", re.S)
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -121,11 +135,18 @@ def error_reply(
     return ErrorReply(status, kind, message or f"fake {status} {kind}", tuple(headers))
 
 
-def failing(scenario: Scenario, attempt: int) -> bool:
-    """Whether attempt number `attempt` (1-based, per conversation) gets an error."""
+def failing(scenario: Scenario, attempt: int, prompt: str = "") -> bool:
+    """Whether attempt number `attempt` (1-based, per conversation) of `prompt` gets an error."""
+    if scenario.fail_on is not None and scenario.fail_on not in without_directives(prompt):
+        return False
     if scenario.fail is not None:
         return attempt <= scenario.fail
-    return scenario.status is not None
+    return scenario.status is not None or scenario.fail_on is not None
+
+
+def is_routing_call(convo: Conversation, router_marker: str) -> bool:
+    """Whether the request is an auto task's routing call (its system prompt has the marker)."""
+    return bool(router_marker) and router_marker in convo.system_text
 
 
 def plan_reply(
@@ -138,12 +159,14 @@ def plan_reply(
 ) -> Plan:
     """What to answer to `convo` under `scenario`."""
     delay = scenario.delay or 0.0
-    if failing(scenario, attempt):
+    if failing(scenario, attempt, convo.prompt):
         status = scenario.status or DEFAULT_FAIL_STATUS
         error = error_reply(
             status, retry_after=scenario.retry_after, should_retry=scenario.should_retry
         )
         return Plan(delay, error)
+    if scenario.route is Route.ERROR and is_routing_call(convo, router_marker):
+        return Plan(delay, error_reply(ROUTING_ERROR_STATUS, "fake routing error"))
     block = _tool_step(scenario, convo, tool_id) or _final_block(
         scenario, convo, tool_id, router_marker
     )
@@ -185,8 +208,12 @@ def tool_input(step: ToolStep, cwd: str | None, file: str | None) -> tuple[str, 
 
 
 def route_answer(route: Route, n: int | None, task: str) -> dict[str, Any]:
-    """A routing decision in the router's JSON shape, built from the task text."""
+    """A routing decision in the router's JSON shape, built from the task text (without the
+    `<task>` tags the operator's router prompt wraps it in)."""
     task = task.strip()
+    wrapped = _TASK_TAGS.match(task)
+    if wrapped:
+        task = wrapped.group(1)
     count = DEFAULT_ROUTE_COUNT if n is None else n
     if route is Route.SINGLE:
         return {"route": "single", "prompt": task}
@@ -264,20 +291,26 @@ def _final_block(
     scenario: Scenario, convo: Conversation, tool_id: str, router_marker: str
 ) -> ContentBlock:
     structured_ok = STRUCTURED_TOOL in convo.tool_names
-    route = scenario.route
-    if route is None and router_marker and router_marker in convo.system_text:
-        route = Route.SINGLE
-    if route is not None:
+    if is_routing_call(convo, router_marker):
+        route = scenario.route or Route.SINGLE
+        if route is Route.GARBAGE:
+            return TextBlock(GARBAGE_ROUTE)
         answer = route_answer(route, scenario.n, strip_keys(convo.prompt, ("route", "n")))
         if structured_ok:
             return ToolUseBlock(tool_id, STRUCTURED_TOOL, answer)
         return TextBlock(json.dumps(answer))
-    if scenario.structured is not None and structured_ok:
-        if scenario.structured == AUTO:
+    answer_given = any(v is not None for v in (scenario.reply, scenario.echo, scenario.json_reply))
+    structured = scenario.structured or (None if answer_given else AUTO)
+    if structured is not None and structured_ok:
+        if structured == AUTO:
             value = minimal_instance(convo.structured_schema)
         else:
-            value = json.loads(scenario.structured)
+            value = json.loads(structured)
         return ToolUseBlock(tool_id, STRUCTURED_TOOL, value)
+    if scenario.json_reply is not None:
+        value = json.loads(scenario.json_reply)
+        value.setdefault("prompt", without_directives(convo.prompt))
+        return TextBlock(json.dumps(value))
     if scenario.echo is Echo.SYSTEM:
         return TextBlock(convo.system_tail)
     if scenario.reply is not None and scenario.echo is None:

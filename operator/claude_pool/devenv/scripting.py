@@ -21,6 +21,12 @@ values raise DirectiveError, which the server answers with a 400 naming the prob
     should_retry   true | false              `x-should-retry` header on errors
     fail           n                         only the first n requests of the conversation
                                              fail (with status, default 500)
+    fail_on        text                      fail (status, default 500) only requests whose
+                                             prompt, without directives, contains text
+                                             (e.g. one item of a routed fan-out)
+    fail_scope     session | all             what `fail` counts: requests of one CLI session
+                                             (default), or of every session with the same
+                                             prompt (so a retried task sees its later tries)
     in, out        tokens                    usage (defaults 100 and 20)
     cache_read     tokens                    usage.cache_read_input_tokens (default 0)
     cache_write    tokens                    usage.cache_creation_input_tokens (default 0)
@@ -29,9 +35,17 @@ values raise DirectiveError, which the server answers with a 400 naming the prob
     file           name or absolute path     file for write/edit/read (fake_written.txt)
     cwd            absolute path             working dir for tool paths (default: the
                                              system prompt's "Primary working directory")
-    structured     auto | JSON object        StructuredOutput tool_use (if that tool is sent)
-    route          single | parallel | chain a routing decision as the final answer
-    n              0..50                     prompts / chain steps of a route (default 2)
+    structured     auto | JSON object        StructuredOutput tool_use (if that tool is sent;
+                                             without any answer directive the fake answers
+                                             `auto` whenever that tool is sent)
+    json           JSON object               the text answer is this object plus "prompt":
+                                             the prompt without directives (outputVars)
+    route          single | parallel |       routing calls only (the router marker is in the
+                   chain | garbage | error   system prompt): that decision (structured when
+                                             the tool is sent), text that is no decision, or
+                                             an API error 400; routing calls without it
+                                             answer single
+    n              0..256                    prompts / chain steps of a route (default 2)
     model          id                        the `model` field of the answer
 """
 
@@ -39,6 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -69,6 +84,13 @@ class Route(StrEnum):
     SINGLE = "single"
     PARALLEL = "parallel"
     CHAIN = "chain"
+    GARBAGE = "garbage"
+    ERROR = "error"
+
+
+class FailScope(StrEnum):
+    SESSION = "session"
+    ALL = "all"
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,8 @@ class Scenario:
     retry_after: float | None = None
     should_retry: bool | None = None
     fail: int | None = None
+    fail_on: str | None = None
+    fail_scope: FailScope | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_read: int | None = None
@@ -90,6 +114,7 @@ class Scenario:
     tools: tuple[ToolStep, ...] | None = None
     file: str | None = None
     structured: str | None = None  # "auto" or canonical JSON text
+    json_reply: str | None = None  # canonical JSON text of an object
     route: Route | None = None
     n: int | None = None
     model: str | None = None
@@ -130,7 +155,7 @@ class Scenario:
                 continue
             if field == "tools":
                 value = ":".join(value)
-            elif field == "structured" and value != AUTO:
+            elif (field == "structured" and value != AUTO) or field == "json_reply":
                 value = json.loads(value)
             out[key] = value
         return out
@@ -190,6 +215,17 @@ def strip_keys(text: str, keys: Iterable[str]) -> str:
         pos = block.end
     out.append(text[pos:])
     return "".join(out).strip()
+
+
+def without_directives(text: str) -> str:
+    """`text` with every directive block removed (blank runs left by them collapsed)."""
+    out: list[str] = []
+    pos = 0
+    for block in find_blocks(text):
+        out.append(text[pos : block.start])
+        pos = block.end
+    out.append(text[pos:])
+    return re.sub(r"[ \t]+", " ", "".join(out)).strip()
 
 
 def render_block(pairs: Iterable[tuple[str, str]]) -> str:
@@ -254,7 +290,7 @@ def _as_text(key: str, value: object) -> str:
         return str(value)
     if key.lower() == "tools" and isinstance(value, list):
         return ":".join(str(v) for v in value)
-    if key.lower() == "structured":
+    if key.lower() in ("structured", "json"):
         return json.dumps(value)
     raise DirectiveError(f"{key}: unsupported value {value!r}")
 
@@ -332,6 +368,16 @@ def _structured(key: str, text: str) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _json_object(key: str, text: str) -> str:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise DirectiveError(f"{key}: expected a JSON object, got {text!r}")
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _cwd(key: str, text: str) -> str:
     if not text.startswith("/"):
         raise DirectiveError(f"{key}: must be an absolute path, got {text!r}")
@@ -350,6 +396,8 @@ _KEYS: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "retry_after": ("retry_after", _seconds),
     "should_retry": ("should_retry", _bool),
     "fail": ("fail", _int_in(0, 1_000_000)),
+    "fail_on": ("fail_on", _nonempty),
+    "fail_scope": ("fail_scope", _enum(FailScope)),
     "in": ("input_tokens", _TOKENS),
     "out": ("output_tokens", _TOKENS),
     "cache_read": ("cache_read", _TOKENS),
@@ -357,8 +405,9 @@ _KEYS: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "tools": ("tools", _tools),
     "file": ("file", _nonempty),
     "structured": ("structured", _structured),
+    "json": ("json_reply", _json_object),
     "route": ("route", _enum(Route)),
-    "n": ("n", _int_in(0, 50)),
+    "n": ("n", _int_in(0, 256)),
     "model": ("model", _nonempty),
     "cwd": ("cwd", _cwd),
 }
