@@ -100,7 +100,7 @@ class FanOut(SpecModel):
     """Run every item as its own child task; the results are collected in order.
 
     The items are either prompts (one single-prompt child each) or chains (one chain child
-    each, the seed's fan_out_chains): exactly one of the two lists is set."""
+    each, the seed's fan_out_chains): exactly one of the two lists is set, of 1 to 256 items."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
@@ -112,9 +112,10 @@ class FanOut(SpecModel):
     )
 
     prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_FANOUT)] | None = None
-    """The prompts, one child task each."""
+    """The prompts, one child task each: 1 to 256 prompts of up to 65536 characters."""
     chains: Annotated[list[Chain], Field(min_length=1, max_length=MAX_FANOUT)] | None = None
-    """Chains, one child task each (that child runs the chain's steps as its own children)."""
+    """Chains, one child task each (that child runs the chain's steps as its own children):
+    1 to 256 chains."""
     max_parallel: Annotated[int, Field(ge=1, le=MAX_FANOUT)] | None = None
     """Most children unfinished at once; all items at once (the pool's slots decide) when unset."""
     fail_fast: bool = False

@@ -141,7 +141,7 @@ class ClaudeTaskSpec(SpecModel):
     """Single mode with the prompt in a ConfigMap or Secret key of the task's namespace, read
     when the task is dispatched; up to 1048576 bytes (1 MiB)."""
     fan_out: Annotated[FanOut | None, Field(json_schema_extra=_immutable("fanOut"))] = None
-    """Fan-out mode: run several prompts in parallel (1 to 50)."""
+    """Fan-out mode: run several prompts or chains in parallel (1 to 256 items)."""
     chain: Annotated[Chain | None, Field(json_schema_extra=_immutable("chain"))] = None
     """Chain mode: run steps in sequence (1 to 20)."""
     auto: Annotated[Auto | None, Field(json_schema_extra=_immutable("auto"))] = None
