@@ -163,7 +163,9 @@ def test_auto_routes_each_router_answer_and_counts_the_routers_cost(env: Env) ->
         route = env.task(f"{answer}-route")
         assert route["status"]["phase"] == "Succeeded"
         router_cost = router["status"].get("costMicrodollars", 0)
-        assert router_cost == (0 if answer == "error" else LEAF), (answer, router["status"])
+        # garbage: the CLI asks again for the structured output (2 turns), then fails
+        expected = {"garbage": 2 * LEAF, "error": 0}.get(answer, LEAF)
+        assert router_cost == expected, (answer, router["status"])
         cost = status["costMicrodollars"]
         assert cost == router_cost + route["status"]["costMicrodollars"], answer
         total += cost
@@ -193,7 +195,11 @@ def test_cancelling_a_chain_skips_the_rest_and_deleting_a_parent_cancels_its_chi
     )
 
     def running(name: str) -> bool:
-        return (env.task(name).get("status") or {}).get("phase") == "Running"
+        return any(
+            c["metadata"]["name"] == name and c.get("status", {}).get("phase") == "Running"
+            for parent in ("stopped", "doomed")
+            for c in children(env, parent)
+        )
 
     eventually(lambda: running("stopped-two"), timeout=90, what="step two running")
     env.patch("claudetasks", "stopped", {"spec": {"cancel": True}})
@@ -235,7 +241,7 @@ def test_killing_the_operator_mid_chain_and_mid_fan_out_runs_every_child_once(
     env.create_task("kf", prompt=None, fan_out={"prompts": prompts, "maxParallel": 3})
 
     def mid() -> bool:
-        chain = env.task("kc").get("status") or {}
+        chain = env.task("kc").get("status") or {}  # the parents exist: created above
         fan = env.task("kf").get("status") or {}
         done = (chain.get("progress") or {}).get("completedSteps", 0)
         items = (fan.get("children") or {}).get("succeeded", 0)
