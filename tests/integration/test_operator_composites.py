@@ -54,11 +54,15 @@ def spend_is(env: Env, total: int) -> None:
 
 
 def last_prompt(body: Any) -> str:
-    """The text of the last user message of a Messages request."""
-    content = body["messages"][-1]["content"]
-    if isinstance(content, str):
-        return content
-    return " ".join(b.get("text", "") for b in content if isinstance(b, dict))
+    """The prompt of a Messages request: the last user text holding a fake directive (the CLI
+    adds reminder blocks after it; a resumed session carries the earlier prompts before it)."""
+    texts = []
+    for message in body["messages"]:
+        content = message["content"]
+        blocks = [{"text": content}] if isinstance(content, str) else content
+        if message["role"] == "user":
+            texts += [b.get("text", "") for b in blocks if isinstance(b, dict)]
+    return next((t for t in reversed(texts) if "[[fake" in t), "")
 
 
 def answered(env: Env, marker: str) -> int:
