@@ -70,3 +70,18 @@ def test_children_are_indexed_by_their_parents_uid_and_a_deleted_parent_is_remem
     assert state.deleted_parents == {"uid-f"}
     state.delete_task("uid-f-0")
     assert state.children_of("uid-f") == []
+
+
+def test_a_finished_childs_view_is_dropped_once_its_parent_has_finished() -> None:
+    state = ClusterState()
+    parent = body({"poolRef": {"name": "p"}, "fanOut": {"prompts": ["a"]}})
+    parent["metadata"].update(name="f", uid="uid-f")
+    child = body({"poolRef": {"name": "p"}, "prompt": "a"}, FAILED)
+    child["metadata"].update(
+        name="f-0", uid="uid-f-0", labels={"claudepool.io/parent-uid": "uid-f"}
+    )
+    state.upsert_task(parent)
+    assert state.upsert_task(child).child is not None  # the parent still needs it
+    state.upsert_task({**parent, "status": FAILED})
+    assert state.tasks["uid-f-0"].child is None
+    assert state.upsert_task(child).child is None

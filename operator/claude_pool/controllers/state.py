@@ -10,6 +10,7 @@ them cost little memory. Nothing here writes to the API.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -61,7 +62,8 @@ class TaskView:
     parent_uid: str | None = None
     """The composite task that owns this child task (its `claudepool.io/parent-uid` label)."""
     child: ChildView | None = None
-    """What the parent's reconcile needs of this child (kept when finished: outputs)."""
+    """What the parent's reconcile needs of this child (kept when finished, with its output,
+    until its parent has finished too)."""
     output_ref: str | None = None
     """The ConfigMap holding this child's whole output, when its status keeps the beginning."""
     preferred_slot: str | None = None
@@ -262,6 +264,14 @@ class ClusterState:
 
     def upsert_task(self, body: Mapping[str, Any]) -> TaskView:
         view = task_view(body)
+        parent = self.tasks.get(view.parent_uid or "")
+        if view.finished and parent is not None and parent.finished:
+            view = dataclasses.replace(view, child=None)  # memory: its parent is done
+        if view.finished and view.composite:
+            for uid in self.children.get(view.uid, ()):
+                done = self.tasks.get(uid)
+                if done is not None and done.finished and done.child is not None:
+                    self.tasks[uid] = dataclasses.replace(done, child=None)
         if view.finished:
             self.first_seen.pop(view.uid, None)
         else:

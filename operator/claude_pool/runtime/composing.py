@@ -74,6 +74,8 @@ class Composer:
             and t.status is not None
             and t.invalid is None
         ]
+        live = {c.uid for p in parents for c in self._state.children_of(p.uid)}
+        self._outputs = {uid: text for uid, text in self._outputs.items() if uid in live}
         results = await asyncio.gather(
             *(self._one(pool, p, now, writer, announcer) for p in parents),
             self._orphans(tasks),
