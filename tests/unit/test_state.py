@@ -1,11 +1,11 @@
-"""The operator's in-memory view: what a task body and a pod body become."""
+"""The operator's in-memory view: what a task body and a pod body become, children indexed."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from claude_pool.api.phases import TaskPhase
-from claude_pool.controllers.state import task_view
+from claude_pool.controllers.state import ClusterState, task_view
 
 FAILED = {
     "conditions": [
@@ -47,3 +47,41 @@ def test_a_finished_task_keeps_no_spec_or_status_in_memory() -> None:
     assert view.finished
     assert view.spec is None
     assert view.status is None
+
+
+def test_children_are_indexed_by_their_parents_uid_and_a_deleted_parent_is_remembered() -> None:
+    state = ClusterState()
+    parent = body({"poolRef": {"name": "p"}, "fanOut": {"prompts": ["a"]}})
+    parent["metadata"].update(name="f", uid="uid-f")
+    child = body({"poolRef": {"name": "p"}, "prompt": "a"})
+    child["metadata"].update(
+        name="f-0",
+        uid="uid-f-0",
+        labels={"claudepool.io/parent-uid": "uid-f"},
+        annotations={"claudepool.io/preferred-slot": "p-slot-1"},
+    )
+    state.upsert_task(parent)
+    view = state.upsert_task(child)
+    assert view.parent_uid == "uid-f" and view.child is not None
+    assert view.preferred_slot == "p-slot-1" and view.resume_session is None
+    assert [c.name for c in state.children_of("uid-f")] == ["f-0"]
+    assert state.tasks["uid-f"].composite and not view.composite
+    state.delete_task("uid-f")
+    assert state.deleted_parents == {"uid-f"}
+    state.delete_task("uid-f-0")
+    assert state.children_of("uid-f") == []
+
+
+def test_a_finished_childs_view_is_dropped_once_its_parent_has_finished() -> None:
+    state = ClusterState()
+    parent = body({"poolRef": {"name": "p"}, "fanOut": {"prompts": ["a"]}})
+    parent["metadata"].update(name="f", uid="uid-f")
+    child = body({"poolRef": {"name": "p"}, "prompt": "a"}, FAILED)
+    child["metadata"].update(
+        name="f-0", uid="uid-f-0", labels={"claudepool.io/parent-uid": "uid-f"}
+    )
+    state.upsert_task(parent)
+    assert state.upsert_task(child).child is not None  # the parent still needs it
+    state.upsert_task({**parent, "status": FAILED})
+    assert state.tasks["uid-f-0"].child is None
+    assert state.upsert_task(child).child is None

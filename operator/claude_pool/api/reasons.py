@@ -81,7 +81,8 @@ class TaskReason(StrEnum):
     POOL_NOT_FOUND = "PoolNotFound"
     """spec.poolRef names no ClaudePool in this namespace."""
     UNSUPPORTED_MODE = "UnsupportedMode"
-    """The task's mode (fanOut, chain, auto) is not run by this operator version yet."""
+    """Not set any more (composite tasks run as child tasks); written by earlier operator
+    versions to fanOut, chain and auto tasks, which the composing step now admits."""
     POOL_SUSPENDED = "PoolSuspended"
     """The pool has spec.suspend set."""
     POOL_NOT_READY = "PoolNotReady"

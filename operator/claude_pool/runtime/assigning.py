@@ -4,7 +4,8 @@ Called by `runtime.worker` every cycle. `scheduling.dispatching.schedule` (pure)
 each assignment is written with the task's resourceVersion as a precondition before the slot
 is told (a conflict means the task changed: the next cycle decides again), then the run is
 started. Tasks that cannot start get one condition write saying why (budget, suspend,
-credentials, unsupported mode). The cycle's writes are issued concurrently.
+credentials). Only leaves run (composite tasks are the composing step's); a chain step gets
+the slot of the step before when it is free. The cycle's writes are issued concurrently.
 """
 
 from __future__ import annotations
@@ -59,22 +60,13 @@ async def dispatch(
         and t.invalid is None
         and t.spec is not None
     ]
-    for task in (t for t in queued if t.mode is not TaskMode.SINGLE):
-        assert task.status is not None
-        patch = transitions.waiting(
-            task.status,
-            TaskReason.UNSUPPORTED_MODE,
-            f"{task.mode} tasks are not run by this operator version yet; "
-            "single-prompt tasks (spec.prompt) are",
-            task.generation,
-            now,
-        )
-        if patch is not None:
-            await writer.patch_task(task, patch)
-    queued = [t for t in queued if t.mode is TaskMode.SINGLE]
+    queued = [t for t in queued if t.mode is TaskMode.SINGLE]  # composites: composing.py
     if not queued or token is None:
         return 0
-    items = [QueuedTask(t.uid, t.name, t.priority, t.created, reservation(pool, t)) for t in queued]
+    items = [
+        QueuedTask(t.uid, t.name, t.priority, t.created, reservation(pool, t), t.preferred_slot)
+        for t in queued
+    ]
     idle = [v.name for v in views if v.state is SlotState.IDLE]
     by_uid = {t.uid: t for t in queued}
     pods = {p.name: p for p in state.pool_pods((pool.metadata.namespace or "", pool.metadata.name))}

@@ -52,7 +52,7 @@ def observe_pool(
     states = [v.state for v in views]
     for state in SlotState:
         SLOTS.labels(*key, state.value).set(states.count(state))
-    live = [t for t in tasks if not t.finished]
+    live = [t for t in tasks if not t.finished and not t.composite]  # leaves: what slots run
     running = sum(1 for t in live if t.slot is not None)
     QUEUE_DEPTH.labels(*key, "running").set(running)
     QUEUE_DEPTH.labels(*key, "queued").set(len(live) - running)

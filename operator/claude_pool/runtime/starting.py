@@ -49,6 +49,9 @@ def start_run(
         slot_session=session,
         budget_cap=run.reservation if pool.spec.budget.limit_microdollars else None,
     )
+    if task.resume_session and pod.name == task.preferred_slot:
+        # a chain step on the slot of the step before: continue that step's session
+        request = request.model_copy(update={"resume_session_id": task.resume_session})
 
     async def started() -> None:
         metrics.observe_dispatch_latency(key, state.first_seen.get(task.uid))
