@@ -137,3 +137,6 @@ class Review(SpecModel):
     """Hold the result for review before the task succeeds."""
     max_rejections: Annotated[int, Field(ge=1, le=MAX_REJECTIONS)] = 3
     """Rejections after which the task fails (so it re-runs at most maxRejections-1 times)."""
+    resume_session: bool = True
+    """A re-run after a rejection resumes the rejected run's Claude session (on the same
+    slot), so the model keeps its context; false starts a fresh session."""
