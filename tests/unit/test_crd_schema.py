@@ -254,9 +254,7 @@ def test_the_context_cap_sums_keys_and_values_against_the_constant() -> None:
 
 def test_reviews_and_messages_are_immutable_and_check_their_targets() -> None:
     review = {rule["message"]: rule["rule"] for rule in _rules("review")[".spec"]}
-    assert review[REVIEW_IMMUTABLE] == (
-        "self == oldSelf"
-    )
+    assert review[REVIEW_IMMUTABLE] == ("self == oldSelf")
     assert "size(self.feedback) > 0" in review[REJECT_NEEDS_FEEDBACK]
     message = {rule["message"]: rule["rule"] for rule in _rules("message")[".spec"]}
     assert "self == oldSelf" in message.values()
