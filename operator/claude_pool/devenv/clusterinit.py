@@ -1,6 +1,9 @@
-"""Prepare a fresh control plane for claude-pool: install the CRDs and mark the cluster.
+"""Prepare a fresh control plane for claude-pool: CRDs, admission policies, marker.
 
-Called by the integration test fixtures and by `make dev`. The marker (a ConfigMap in
+Called by the integration test fixtures and by `make dev`. `install_admission` installs
+deploy/admission.yaml (the policies that stamp and check reviewers and creators) and the
+`claude-pool-reviewer` ClusterRole of deploy/rbac.yaml, then waits until the apiserver
+enforces them (policies take effect a moment after they are created). The marker (a ConfigMap in
 kube-system holding the control plane's random id) is what the test guard checks before it
 lets tests touch a cluster: a cluster without the right marker was not started by the suite.
 """
@@ -8,15 +11,23 @@ lets tests touch a cluster: a cluster without the right marker was not started b
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from claude_pool.api.common import API_VERSION, CREATED_BY_ANNOTATION, GROUP, VERSION
+
 MARKER_NAMESPACE = "kube-system"
 MARKER_NAME = "claude-pool-test-cluster"
 CRD_DIR = Path(__file__).resolve().parents[3] / "crds"
+DEPLOY_DIR = CRD_DIR.parent / "deploy"
+REVIEWER_ROLE = "claude-pool-reviewer"
+PROBE_NAMESPACE = "default"
+PROBE_TASK = "claude-pool-admission-probe"
 
 
 def install_crds(
@@ -73,3 +84,89 @@ def read_marker(api: client.ApiClient) -> str | None:
         raise
     data: dict[str, str] = cm.data or {}
     return data.get("id")
+
+
+def _admission_objects(directory: Path) -> list[dict[str, Any]]:
+    docs = [d for d in yaml.safe_load_all((directory / "admission.yaml").read_text()) if d]
+    roles = [
+        d
+        for d in yaml.safe_load_all((directory / "rbac.yaml").read_text())
+        if d and d["kind"] == "ClusterRole" and d["metadata"]["name"] == REVIEWER_ROLE
+    ]
+    return [*docs, *roles]
+
+
+def install_admission(
+    api: client.ApiClient, directory: Path = DEPLOY_DIR, timeout: float = 60
+) -> list[str]:
+    """Create the admission policies, their bindings and the reviewer ClusterRole; wait
+    until both the mutating and the validating policies act on requests."""
+    admission = client.AdmissionregistrationV1Api(api)
+    create: dict[str, Callable[..., object]] = {
+        "MutatingAdmissionPolicy": admission.create_mutating_admission_policy,
+        "MutatingAdmissionPolicyBinding": admission.create_mutating_admission_policy_binding,
+        "ValidatingAdmissionPolicy": admission.create_validating_admission_policy,
+        "ValidatingAdmissionPolicyBinding": admission.create_validating_admission_policy_binding,
+        "ClusterRole": client.RbacAuthorizationV1Api(api).create_cluster_role,
+    }
+    names = []
+    for doc in _admission_objects(directory):
+        try:
+            create[doc["kind"]](doc)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        names.append(f"{doc['kind']}/{doc['metadata']['name']}")
+    _wait_for_policies(api, timeout)
+    return names
+
+
+def _wait_for_policies(api: client.ApiClient, timeout: float) -> None:
+    """Probe with a task in `default`: a dry-run create must come back stamped with the
+    admin's name (mutating policy) and a dry-run change of that stamp must be refused
+    (validating policy)."""
+    objects = client.CustomObjectsApi(api)
+    task = {
+        "apiVersion": API_VERSION,
+        "kind": "ClaudeTask",
+        "metadata": {"name": PROBE_TASK, "annotations": {CREATED_BY_ANNOTATION: "nobody"}},
+        "spec": {"poolRef": {"name": "none"}, "prompt": "probe"},
+    }
+    plural = "claudetasks"
+    deadline = time.monotonic() + timeout
+    created = False
+    try:
+        while True:
+            probe = cast(
+                dict[str, Any],
+                objects.create_namespaced_custom_object(
+                    GROUP, VERSION, PROBE_NAMESPACE, plural, task, dry_run="All"
+                ),
+            )
+            stamped = probe["metadata"]["annotations"][CREATED_BY_ANNOTATION]
+            refused = False
+            if stamped != "nobody":
+                if not created:
+                    objects.create_namespaced_custom_object(
+                        GROUP, VERSION, PROBE_NAMESPACE, plural, task
+                    )
+                    created = True
+                forged = {"metadata": {"annotations": {CREATED_BY_ANNOTATION: "someone-else"}}}
+                try:
+                    objects.patch_namespaced_custom_object(
+                        GROUP, VERSION, PROBE_NAMESPACE, plural, PROBE_TASK, forged, dry_run="All"
+                    )
+                except ApiException as exc:
+                    refused = exc.status in (403, 422)
+                    if not refused:
+                        raise
+            if refused:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"admission policies not enforced after {timeout}s")
+            time.sleep(0.2)
+    finally:
+        if created:
+            objects.delete_namespaced_custom_object(
+                GROUP, VERSION, PROBE_NAMESPACE, plural, PROBE_TASK
+            )
