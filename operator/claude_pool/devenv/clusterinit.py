@@ -122,51 +122,66 @@ def install_admission(
 
 
 def _wait_for_policies(api: client.ApiClient, timeout: float) -> None:
-    """Probe with a task in `default`: a dry-run create must come back stamped with the
-    admin's name (mutating policy) and a dry-run change of that stamp must be refused
-    (validating policy)."""
+    """Probe with a task in `default` until a dry-run create comes back stamped with the
+    admin's name (mutating policy) and a dry-run change of that stamp is refused
+    (validating policy). Creating the task itself may first answer 503 while the CRD is
+    being served."""
     objects = client.CustomObjectsApi(api)
-    task = {
-        "apiVersion": API_VERSION,
-        "kind": "ClaudeTask",
-        "metadata": {"name": PROBE_TASK, "annotations": {CREATED_BY_ANNOTATION: "nobody"}},
-        "spec": {"poolRef": {"name": "none"}, "prompt": "probe"},
-    }
-    plural = "claudetasks"
     deadline = time.monotonic() + timeout
     created = False
     try:
         while True:
-            probe = cast(
-                dict[str, Any],
-                objects.create_namespaced_custom_object(
-                    GROUP, VERSION, PROBE_NAMESPACE, plural, task, dry_run="All"
-                ),
-            )
-            stamped = probe["metadata"]["annotations"][CREATED_BY_ANNOTATION]
-            refused = False
-            if stamped != "nobody":
-                if not created:
-                    objects.create_namespaced_custom_object(
-                        GROUP, VERSION, PROBE_NAMESPACE, plural, task
-                    )
-                    created = True
-                forged = {"metadata": {"annotations": {CREATED_BY_ANNOTATION: "someone-else"}}}
-                try:
-                    objects.patch_namespaced_custom_object(
-                        GROUP, VERSION, PROBE_NAMESPACE, plural, PROBE_TASK, forged, dry_run="All"
-                    )
-                except ApiException as exc:
-                    refused = exc.status in (403, 422)
-                    if not refused:
-                        raise
-            if refused:
-                return
+            try:
+                created = created or _probe_stamped(objects, create=True)
+                if created and _probe_forgery_refused(objects):
+                    return
+            except ApiException as exc:
+                if exc.status not in (404, 503):
+                    raise
             if time.monotonic() > deadline:
                 raise TimeoutError(f"admission policies not enforced after {timeout}s")
             time.sleep(0.2)
     finally:
         if created:
             objects.delete_namespaced_custom_object(
-                GROUP, VERSION, PROBE_NAMESPACE, plural, PROBE_TASK
+                GROUP, VERSION, PROBE_NAMESPACE, _TASKS, PROBE_TASK
             )
+
+
+_TASKS = "claudetasks"
+_PROBE = {
+    "apiVersion": API_VERSION,
+    "kind": "ClaudeTask",
+    "metadata": {"name": PROBE_TASK, "annotations": {CREATED_BY_ANNOTATION: "nobody"}},
+    "spec": {"poolRef": {"name": "none"}, "prompt": "probe"},
+}
+
+
+def _probe_stamped(objects: client.CustomObjectsApi, *, create: bool) -> bool:
+    """Whether the mutating policy stamps the creator; if so (and `create`), create the
+    probe task for real."""
+    probe = cast(
+        dict[str, Any],
+        objects.create_namespaced_custom_object(
+            GROUP, VERSION, PROBE_NAMESPACE, _TASKS, _PROBE, dry_run="All"
+        ),
+    )
+    if probe["metadata"]["annotations"][CREATED_BY_ANNOTATION] == "nobody":
+        return False
+    if create:
+        objects.create_namespaced_custom_object(GROUP, VERSION, PROBE_NAMESPACE, _TASKS, _PROBE)
+    return True
+
+
+def _probe_forgery_refused(objects: client.CustomObjectsApi) -> bool:
+    """Whether the validating policy refuses changing the probe task's stamp."""
+    forged = {"metadata": {"annotations": {CREATED_BY_ANNOTATION: "someone-else"}}}
+    try:
+        objects.patch_namespaced_custom_object(
+            GROUP, VERSION, PROBE_NAMESPACE, _TASKS, PROBE_TASK, forged, dry_run="All"
+        )
+    except ApiException as exc:
+        if exc.status in (403, 422):
+            return True
+        raise
+    return False
