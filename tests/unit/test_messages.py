@@ -13,7 +13,9 @@ from claude_pool.api.common import MAX_MESSAGES_PER_START
 from claude_pool.api.conditions import ConditionStatus, get_condition
 from claude_pool.api.messages import ONE_TARGET, ClaudeMessage, ClaudeMessageSpec
 from claude_pool.workflows.messages import (
+    Carrier,
     addressed_status,
+    claimed,
     delivered_status,
     inbox,
     inbox_full_status,
@@ -23,6 +25,7 @@ from claude_pool.workflows.messages import (
     recipients,
     refused,
     undelivered,
+    unrecorded_deliveries,
 )
 from tests.builders import message_manifest
 
@@ -120,3 +123,14 @@ def test_messages_beyond_the_pools_bound_are_refused_newest_first() -> None:
     assert is_closed(full)
     assert delivered_condition(full) == (ConditionStatus.FALSE, "InboxFull")
     assert inbox([full], 0) == []
+
+
+def test_a_delivery_recorded_by_a_task_but_not_by_its_message_is_found_and_not_redone() -> None:
+    message = addressed(new("m", broadcast=True, from_slot=0))
+    carriers = [Carrier("task-a", 1, ("m",)), Carrier("task-b", 2, ("other",))]
+    assert claimed(carriers, 1) == {"m"}
+    assert inbox([message], 1, claimed(carriers, 1)) == []
+    assert inbox([message], 2, claimed(carriers, 2)) == [message]
+    assert unrecorded_deliveries([message], carriers) == [(message, 1, "task-a")]
+    repaired = delivered(message, 1, "task-a")
+    assert unrecorded_deliveries([repaired], carriers) == []

@@ -19,6 +19,7 @@ from claude_pool.workflows.review import (
     apply_review,
     apply_reviews,
     feedback_block,
+    gate_result,
     hold_for_review,
     rejected_message,
     requires_review,
@@ -292,3 +293,23 @@ def test_decided_reviews_are_never_applied_again() -> None:
         update={"status": apply_review(None, done, four_eyes=False, now=NOW).review_status}
     )
     assert apply_reviews(awaiting_task(), [done], four_eyes=False, now=NOW) == []
+
+
+def test_only_a_successful_run_of_a_gated_task_is_held_for_review() -> None:
+    gated = ClaudeTask.model_validate(task_manifest("t", "p", review={"required": True}))
+    plain = ClaudeTask.model_validate(task_manifest("t", "p"))
+    held = gate_result(gated, FINISHED_PATCH, NOW)
+    assert held["phase"] == "AwaitingReview" and held["result"] == FINISHED_PATCH["result"]
+    assert gate_result(plain, FINISHED_PATCH, NOW) is FINISHED_PATCH
+    failed = {
+        **FINISHED_PATCH,
+        "conditions": [
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": "MaxTurns",
+                "lastTransitionTime": "2026-12-03T09:59:50Z",
+            }
+        ],
+    }
+    assert gate_result(gated, failed, NOW) is failed

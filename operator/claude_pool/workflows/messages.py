@@ -12,12 +12,16 @@ set of ClaudeMessages of the pool not yet delivered to that slot. The pool worke
   for N, so a crash between the task's assignment write and the message's status write
   never delivers twice), then `prepend_messages(prompt, chosen)` for the request and the
   chosen names into the task's assignment patch (`status.messages`);
-- after that write: `delivered_status(message, N, task, now)` for each chosen message.
+- after that write: `delivered_status(message, N, task, now)` for each chosen message;
+- after a restart: `unrecorded_deliveries(messages, carriers)` finds deliveries a task's
+  assignment recorded but the message's status does not (the crash fell between the two
+  writes), to be written with `delivered_status`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from claude_pool.api.common import MAX_MESSAGES_PER_START
@@ -34,6 +38,36 @@ from claude_pool.api.messages import (
 HEADING = "## Messages received while idle\n\n"
 SEPARATOR = "---\n\n"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Carrier:
+    """A live task whose assignment recorded messages: its name, its slot's index and the
+    message names in its status.messages."""
+
+    task: str
+    slot: int
+    messages: tuple[str, ...]
+
+
+def claimed(carriers: Iterable[Carrier], slot: int) -> set[str]:
+    """Message names that tasks on `slot` already carry (never delivered to it again)."""
+    return {name for c in carriers if c.slot == slot for name in c.messages}
+
+
+def unrecorded_deliveries(
+    messages: Sequence[ClaudeMessage], carriers: Iterable[Carrier]
+) -> list[tuple[ClaudeMessage, int, str]]:
+    """(message, slot, task) for each delivery a task recorded that its message's status
+    lacks."""
+    by_name = {m.metadata.name: m for m in messages}
+    missing = []
+    for carrier in carriers:
+        for name in carrier.messages:
+            message = by_name.get(name)
+            if message is not None and carrier.slot in undelivered(message):
+                missing.append((message, carrier.slot, carrier.task))
+    return missing
 
 
 def recipients(spec: ClaudeMessageSpec, pool_slots: int) -> list[int]:

@@ -2,9 +2,10 @@
 
 The pool worker calls, at three points:
 
-- when it records a successful run of a task with `spec.review.required`:
-  `hold_for_review(patch, task.status, generation, now)` turns the Succeeded patch of
-  `scheduling.transitions.finished` into phase AwaitingReview (`Reviewed=False`, reason
+- when it records a run: `gate_result(task, patch, now)` passes the patch of
+  `transitions.finished` through, except that a successful run of a task with
+  `spec.review.required` is held (`hold_for_review`): the Succeeded patch becomes phase
+  AwaitingReview (`Reviewed=False`, reason
   `AwaitingReview`); the run's cost is committed as for any run. A failed run fails as usual.
 - for every ClaudeReview without an `Applied` condition, oldest first:
   `apply_reviews(task, reviews, four_eyes=pool.spec.review.fourEyes, now=now)` gives, per
@@ -148,6 +149,18 @@ def hold_for_review(
         update={"state": ReviewState.PENDING, "awaiting_since": _seconds(now)}
     )
     return {**patch, **_conditions_patch(conditions), "review": dump(review)}
+
+
+def gate_result(task: ClaudeTask, patch: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The finished-run patch to write: held for review when the task requires review and
+    the patch says Succeeded; unchanged otherwise (failures and cancels end as usual)."""
+    succeeded = any(
+        c.get("type") == TaskConditionType.SUCCEEDED and c.get("status") == T
+        for c in patch.get("conditions", [])
+    )
+    if not succeeded or not requires_review(task.spec):
+        return patch
+    return hold_for_review(patch, task.status.review, task.metadata.generation or 0, now)
 
 
 def refusal(
