@@ -131,11 +131,23 @@ def _conditions(**states: tuple[ConditionStatus, str]) -> list[Condition]:
         ({"Admitted": (TRUE, "Queued"), "Running": (TRUE, "Dispatched")}, TaskPhase.RUNNING),
         ({"Admitted": (TRUE, "Queued"), "Running": (FALSE, "Retrying")}, TaskPhase.PENDING),
         (
-            {"Running": (FALSE, "Finished"), "ReviewRequired": (TRUE, "AwaitingReview")},
-            TaskPhase.REVIEW,
+            {"Running": (FALSE, "Finished"), "Reviewed": (FALSE, "AwaitingReview")},
+            TaskPhase.AWAITING_REVIEW,
         ),
         (
-            {"ReviewRequired": (FALSE, "Approved"), "Succeeded": (TRUE, "Completed")},
+            {"Running": (FALSE, "Finished"), "Reviewed": (FALSE, "Rejected")},
+            TaskPhase.PENDING,
+        ),
+        (
+            {"Running": (TRUE, "Dispatched"), "Reviewed": (FALSE, "Rejected")},
+            TaskPhase.RUNNING,
+        ),
+        (
+            {"Reviewed": (FALSE, "Rejected"), "Failed": (TRUE, "Rejected")},
+            TaskPhase.FAILED,
+        ),
+        (
+            {"Reviewed": (TRUE, "Approved"), "Succeeded": (TRUE, "Completed")},
             TaskPhase.SUCCEEDED,
         ),
         ({"Running": (TRUE, "Dispatched"), "Failed": (TRUE, "Timeout")}, TaskPhase.FAILED),
@@ -164,7 +176,7 @@ def test_task_condition_types_are_the_documented_set() -> None:
     assert [t.value for t in TaskConditionType] == [
         "Admitted",
         "Running",
-        "ReviewRequired",
+        "Reviewed",
         "Succeeded",
         "Failed",
         "Cancelled",
@@ -302,7 +314,7 @@ def test_a_task_status_round_trips_with_result_children_and_review() -> None:
             "rejections": 1,
             "history": [
                 {
-                    "action": "reject",
+                    "decision": "reject",
                     "feedback": "no",
                     "reviewer": "alice",
                     "time": "2026-01-02T03:04:05Z",

@@ -183,6 +183,9 @@ class Review(SpecModel):
     max_rejections: Annotated[int, Field(ge=1, le=MAX_REJECTIONS)] = 3
     """Rejections after which the task fails (so it re-runs at most maxRejections-1 times);
     1 to 20."""
+    resume_session: bool = True
+    """A re-run after a rejection resumes the rejected run's Claude session (on the same
+    slot), so the model keeps its context; false starts a fresh session."""
 
     @model_validator(mode="after")
     def _not_built(self) -> Review:

@@ -22,6 +22,7 @@ from claude_pool.api.common import (
     MAX_CHILDREN,
     MAX_FANOUT,
     MAX_MESSAGE_LENGTH,
+    MAX_MESSAGES_PER_START,
     MAX_PRIORITY,
     MAX_REJECTIONS,
     MAX_TIMEOUT_SECONDS,
@@ -35,6 +36,7 @@ from claude_pool.api.common import (
     SpecModel,
     StatusModel,
     Timestamp,
+    UserName,
     cel,
     validations,
 )
@@ -44,6 +46,7 @@ from claude_pool.api.modes import Auto, Chain, FanOut, Review, RoutePreference, 
 from claude_pool.api.money import Microdollars
 from claude_pool.api.phases import TaskPhase
 from claude_pool.api.results import TaskResult
+from claude_pool.api.reviews import MAX_FEEDBACK_LENGTH, ReviewDecision
 
 MODE_FIELDS = ("prompt", "promptFrom", "fanOut", "chain", "auto")
 _ONE_MODE = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in MODE_FIELDS) + " == 1"
@@ -207,23 +210,19 @@ class ReviewState(StrEnum):
     """The last result was rejected (the task re-runs, or failed after maxRejections)."""
 
 
-class ReviewAction(StrEnum):
-    """A reviewer's decision."""
-
-    APPROVE = "approve"
-    REJECT = "reject"
-
-
 class ReviewEntry(StatusModel):
-    """One review decision."""
+    """One review decision, copied from the ClaudeReview that made it."""
 
-    action: ReviewAction
-    feedback: Annotated[str, Field(max_length=MAX_MESSAGE_LENGTH)] = ""
-    """Why (for rejections: added to the prompt of the next run)."""
-    reviewer: Identifier
-    """Who decided (the authenticated user name)."""
+    decision: ReviewDecision
+    """approve or reject."""
+    reviewer: UserName
+    """Who decided: the user the API server authenticated when the ClaudeReview was created."""
     time: Timestamp
-    """When."""
+    """When the operator applied the decision."""
+    feedback: Annotated[str, Field(max_length=MAX_FEEDBACK_LENGTH)] = ""
+    """Why (for rejections: added to the prompt of the next run)."""
+    review: Name | None = None
+    """The ClaudeReview object."""
 
 
 class ReviewStatus(StatusModel):
@@ -231,6 +230,15 @@ class ReviewStatus(StatusModel):
 
     state: ReviewState | None = None
     rejections: Annotated[int, Field(ge=0, le=MAX_REJECTIONS)] = 0
+    """Rejections so far."""
+    awaiting_since: Timestamp | None = None
+    """When the current result started waiting: older ClaudeReviews do not decide it."""
+    resume_session_id: Identifier | None = None
+    """The rejected run's Claude session, resumed by the re-run (spec.review.resumeSession)."""
+    resume_slot: Name | None = None
+    """The slot pod that holds that session (a session can be resumed only there)."""
+    resume_slot_uid: Annotated[str, Field(max_length=128)] | None = None
+    """The uid of that pod: a replaced pod no longer has the session."""
     history: Annotated[list[ReviewEntry], Field(max_length=MAX_REJECTIONS + 1)] = Field(
         default_factory=list
     )
@@ -249,7 +257,7 @@ class ClaudeTaskStatus(StatusModel):
     route: RoutePreference | None = None
     """The route an auto task took (details in routing)."""
     conditions: Conditions = Field(default_factory=list)
-    """Admitted, Running, ReviewRequired, Succeeded, Failed, Cancelled."""
+    """Admitted, Running, Reviewed, Succeeded, Failed, Cancelled."""
     slot: Name | None = None
     """The slot pod running (or that last ran) the task."""
     slot_uid: Annotated[str, Field(max_length=128)] | None = None
@@ -277,6 +285,12 @@ class ClaudeTaskStatus(StatusModel):
     """Live numbers while running."""
     review: ReviewStatus | None = None
     """Review gate state."""
+    context_revision: Annotated[str, Field(max_length=64)] | None = None
+    """The revision of the pool's spec.context the last run started with."""
+    messages: Annotated[list[Name], Field(max_length=MAX_MESSAGES_PER_START)] = Field(
+        default_factory=list
+    )
+    """ClaudeMessages prepended to the last run's prompt (recorded with its assignment)."""
     cost_microdollars: Microdollars = 0
     """Total cost, children and retries included."""
     cost: Annotated[str, Field(max_length=32)] | None = None
