@@ -327,9 +327,13 @@ INVALID: list[Any] = [
     ),
     pytest.param(
         "task",
-        {"review": {"required": True}},
-        "spec.review.required: review gates are not built yet",
-        id="review-not-built",
+        {
+            "prompt": None,
+            "chain": {"steps": [{"name": "a", "prompt": "x"}]},
+            "review": {"required": True},
+        },
+        "spec.review.required is not run for fan-out, chain or auto tasks",
+        id="review-of-composite",
     ),
     pytest.param(
         "task",

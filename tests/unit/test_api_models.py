@@ -431,15 +431,19 @@ def test_the_pool_model_refuses_what_admission_refuses(spec: dict[str, Any], wor
         ClaudePoolSpec.model_validate(spec)
 
 
-def test_the_task_model_refuses_a_required_review_until_review_gates_are_built() -> None:
-    with pytest.raises(ValidationError, match="review gates are not built yet"):
+def test_the_task_model_refuses_review_of_composite_tasks_only() -> None:
+    with pytest.raises(ValidationError, match="not run for fan-out, chain or auto tasks"):
         ClaudeTaskSpec.model_validate(
-            {"poolRef": {"name": "p"}, "prompt": "x", "review": {"required": True}}
+            {
+                "poolRef": {"name": "p"},
+                "chain": {"steps": [{"name": "a", "prompt": "x"}]},
+                "review": {"required": True},
+            }
         )
     spec = ClaudeTaskSpec.model_validate(
-        {"poolRef": {"name": "p"}, "prompt": "x", "review": {"required": False}}
+        {"poolRef": {"name": "p"}, "prompt": "x", "review": {"required": True}}
     )
-    assert spec.review is not None and not spec.review.required
+    assert spec.review is not None and spec.review.required
 
 
 def test_a_pool_ttl_default_is_bounded_like_the_task_ttl() -> None:
@@ -449,6 +453,8 @@ def test_a_pool_ttl_default_is_bounded_like_the_task_ttl() -> None:
     )
     with pytest.raises(ValidationError, match="ttlSecondsAfterFinished"):
         ClaudePoolSpec.model_validate({"ttlSecondsAfterFinished": -1})
+
+
 def test_every_example_task_and_pool_parses_with_the_models() -> None:
     examples = Path(__file__).resolve().parents[2] / "examples"
     parsed = []

@@ -57,6 +57,14 @@ PROMPT_FROM_NOT_WIRED = (
     "spec.promptFrom is not run by this operator version yet; put the prompt in spec.prompt"
     " (up to 64 KiB)"
 )
+REVIEW_OF_COMPOSITES = (
+    "spec.review.required is not run for fan-out, chain or auto tasks by this operator version"
+    " yet (composite tasks do not run here yet); review a single-prompt task (spec.prompt)"
+)
+_REVIEWED_SINGLE = (
+    "!has(self.review) || !has(self.review.required) || !self.review.required"
+    " || has(self.prompt) || has(self.promptFrom)"
+)
 _SAME_MODE = " && ".join(f"has(self.{f}) == has(oldSelf.{f})" for f in MODE_FIELDS)
 
 
@@ -121,6 +129,7 @@ class ClaudeTaskSpec(SpecModel):
                 " spec.chain and spec.auto cannot be added or removed",
             ),
             cel("!has(self.promptFrom)", PROMPT_FROM_NOT_WIRED),
+            cel(_REVIEWED_SINGLE, REVIEW_OF_COMPOSITES),
             cel(
                 "has(self.config) == has(oldSelf.config)"
                 " && has(self.review) == has(oldSelf.review)",
@@ -169,6 +178,9 @@ class ClaudeTaskSpec(SpecModel):
         modes = (self.prompt, self.prompt_from, self.fan_out, self.chain, self.auto)
         if sum(mode is not None for mode in modes) != 1:
             raise ValueError(ONE_MODE_MESSAGE)
+        composite = self.fan_out is not None or self.chain is not None or self.auto is not None
+        if composite and self.review is not None and self.review.required:
+            raise ValueError(REVIEW_OF_COMPOSITES)
         return self
 
 
