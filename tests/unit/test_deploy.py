@@ -31,6 +31,11 @@ OPERATOR_ACCESS: dict[tuple[str, str], set[str]] = {
     # Kube.patch_status
     ("claudepool.io", "claudepools/status"): {"patch"},
     ("claudepool.io", "claudetasks/status"): {"patch"},
+    # kopf watches of reviews and messages (list, watch); Kube.patch_status of their status
+    ("claudepool.io", "claudereviews"): {"list", "watch"},
+    ("claudepool.io", "claudemessages"): {"list", "watch"},
+    ("claudepool.io", "claudereviews/status"): {"patch"},
+    ("claudepool.io", "claudemessages/status"): {"patch"},
     # kopf watch of slot pods; Kube.create, Kube.delete_pod, Kube.patch_pod_metadata
     ("", "pods"): {"get", "list", "watch", "create", "delete", "patch"},
     # Kube.read_secret (agent token, credentials check), Kube.create (agent token),

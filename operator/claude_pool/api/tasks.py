@@ -21,7 +21,6 @@ from claude_pool.api.common import (
     MAX_CHAIN_STEPS,
     MAX_CHILDREN,
     MAX_FANOUT,
-    MAX_MESSAGE_LENGTH,
     MAX_MESSAGES_PER_START,
     MAX_PRIORITY,
     MAX_REJECTIONS,

@@ -36,6 +36,7 @@ from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.runtime.taskrun import Finished, Lost, NotStarted
 from claude_pool.slots import outputs
 from claude_pool.status import tasks as transitions
+from claude_pool.workflows.review import gate_result
 
 log = logging.getLogger("claude_pool.worker")
 SESSION = re.compile(SESSION_ID_PATTERN)
@@ -154,6 +155,9 @@ async def _finish(
         generation=task.generation,
         now=now,
     )
+    model = task.as_task()
+    if model is not None:
+        patch = gate_result(model, patch, now)  # a reviewed success waits: AwaitingReview
     await writer.patch_task(task, patch)
     phase = EventReason(patch["phase"])
     announcer.event(
@@ -163,6 +167,8 @@ async def _finish(
 
 def _finish_message(phase: EventReason, result: AgentResult) -> str:
     cost = f"cost {result.cost_microdollars} microdollars, {result.turns} turns"
+    if phase is EventReason.AWAITING_REVIEW:
+        return f"the result awaits review: create a ClaudeReview to approve or reject ({cost})"
     if phase is EventReason.FAILED and result.failure is not None:
         return f"{result.failure.reason}: {result.failure.message[:300]} ({cost})"
     return f"{phase.value.lower()} ({cost})"

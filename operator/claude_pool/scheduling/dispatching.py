@@ -41,6 +41,9 @@ class QueuedTask:
     created: str
     """RFC 3339 creation timestamp: sorts lexically."""
     reservation: int
+    only_slot: str | None = None
+    """The one slot the task may run on (a review re-run resuming the session that slot's
+    volume holds); it waits while that slot is busy."""
 
 
 @dataclass(frozen=True)
@@ -81,10 +84,15 @@ def schedule(
                 Decision(task, Verdict.WAIT_FOR_BUDGET, None, _WAIT_REASON[admission], message)
             )
             continue
+        if task.only_slot is not None and task.only_slot not in slots:
+            message = f"waits for slot {task.only_slot}, which holds the session it resumes"
+            decisions.append(Decision(task, Verdict.WAIT_FOR_SLOT, message=message))
+            continue
         if not slots:
             decisions.append(Decision(task, Verdict.WAIT_FOR_SLOT, message="all slots are busy"))
             continue
-        slot = slots.pop(0)
+        slot = task.only_slot or slots[0]
+        slots.remove(slot)
         ledger = ledger.reserve(task.reservation)
         decisions.append(Decision(task, Verdict.ASSIGN, slot, message=message))
     return decisions

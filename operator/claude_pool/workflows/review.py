@@ -202,11 +202,27 @@ def refusal(
 def _review_status(
     reason: ReviewReason, message: str, task: ClaudeTask | None, now: datetime, **extra: Any
 ) -> ClaudeReviewStatus:
+    uid = task.metadata.uid if task is not None else None
+    return review_status(reason, message, uid, now, **extra)
+
+
+def review_status(
+    reason: ReviewReason, message: str, task_uid: str | None, now: datetime, **extra: Any
+) -> ClaudeReviewStatus:
+    """A ClaudeReview's status: Applied=True for Approved/Rejected, else False (refused)."""
     status = T if reason in (ReviewReason.APPROVED, ReviewReason.REJECTED) else F
     conditions: list[Condition] = []
     set_condition(conditions, ReviewConditionType.APPLIED, status, reason, message, None, now)
-    uid = task.metadata.uid if task is not None else None
-    return ClaudeReviewStatus(conditions=conditions, task_uid=uid, **extra)
+    return ClaudeReviewStatus(conditions=conditions, task_uid=task_uid, **extra)
+
+
+_CLEARED = ("awaitingSince", "resumeSessionId", "resumeSlot", "resumeSlotUid")
+
+
+def _review_patch(status: ReviewStatus) -> dict[str, Any]:
+    """status.review as a merge patch: fields that are unset now are removed (explicit null)."""
+    body: dict[str, Any] = dump(status)
+    return {**dict.fromkeys(_CLEARED), **body}
 
 
 def _entry(review: ClaudeReview, now: datetime) -> ReviewEntry:
@@ -240,7 +256,7 @@ def _approve(
     )
     patch = {
         **_conditions_patch(conditions),
-        "review": dump(status),
+        "review": _review_patch(status),
         "completionTime": f"{_seconds(now):%Y-%m-%dT%H:%M:%SZ}",
     }
     return ReviewOutcome(
@@ -285,7 +301,7 @@ def _reject(
         failure = {"reason": FailureReason.REJECTED.value, "message": message[:4096]}
         patch = {
             **_conditions_patch(conditions),
-            "review": dump(current.model_copy(update=update)),
+            "review": _review_patch(current.model_copy(update=update)),
             "result": {"success": False, "failure": failure},
             "completionTime": f"{_seconds(now):%Y-%m-%dT%H:%M:%SZ}",
         }
@@ -301,7 +317,7 @@ def _reject(
             update["resume_slot_uid"] = task.status.slot_uid
         patch = {
             **_conditions_patch(conditions),
-            "review": dump(current.model_copy(update=update)),
+            "review": _review_patch(current.model_copy(update=update)),
             "result": None,
             "slot": None,
             "slotUid": None,
