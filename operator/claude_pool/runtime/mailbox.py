@@ -12,6 +12,7 @@ delivers from a stale view.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -21,6 +22,8 @@ from claude_pool.controllers.state import ClusterState, PoolKey, TaskView
 from claude_pool.kube.client import MESSAGES, Kube, NotFound
 from claude_pool.slots.pods import slot_index
 from claude_pool.workflows.messages import Carrier, delivered_status
+
+log = logging.getLogger("claude_pool.worker")
 
 
 def carriers(tasks: Iterable[TaskView], pool: str) -> list[Carrier]:
@@ -38,12 +41,18 @@ def carriers(tasks: Iterable[TaskView], pool: str) -> list[Carrier]:
 async def write_status(
     kube: Kube, state: ClusterState, message: ClaudeMessage, status: ClaudeMessageStatus
 ) -> None:
-    """Write a message's whole status and take the answer into the view."""
+    """Write a message's whole status and take the answer into the view. A failed write is
+    logged and left for a later cycle (a delivery the task recorded is repaired from it)."""
     namespace = message.metadata.namespace or ""
     try:
         body = await kube.patch_status(MESSAGES, namespace, message.metadata.name, dump(status))
     except NotFound:
         state.delete_message(namespace, message.metadata.name, message.spec.pool_ref.name)
+        return
+    except Exception as error:  # the cycle goes on: dispatch must not wait for mail
+        log.warning(
+            "message %s/%s: status write failed: %s", namespace, message.metadata.name, error
+        )
         return
     state.upsert_message(body)
 
