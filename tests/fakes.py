@@ -166,6 +166,35 @@ class FakeKube:
             self.secrets[(key[1], key[2])] = dict(body.get("data") or {})
         return stored
 
+    async def create_custom(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        meta = body["metadata"]
+        key = (plural, meta.get("namespace", "ns"), meta["name"])
+        if key in self.objects:
+            raise Conflict(409, f"{plural} {meta['name']} exists")
+        self._write(Write("create", plural, meta["name"], body))
+        return copy.deepcopy(self.add(plural, body))
+
+    async def patch_custom(
+        self, plural: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        obj = self.objects.get((plural, namespace, name))
+        if obj is None:
+            raise NotFound(404, f"{plural} {name} not found")
+        self._write(Write("patch", plural, name, patch))
+        merged = merge(obj, patch)
+        merged["metadata"]["resourceVersion"] = self._next_version()
+        self.objects[(plural, namespace, name)] = merged
+        self._feed(plural, merged)
+        return copy.deepcopy(merged)
+
+    def delete(self, plural: str, name: str, namespace: str = "ns") -> None:
+        """Delete an object as a user would (fed to the state like the watch)."""
+        body = self.objects.pop((plural, namespace, name))
+        if plural == TASKS:
+            self.state.delete_task(body["metadata"]["uid"])
+
     async def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None:
         key = ("pods", namespace, name)
         if key not in self.objects:

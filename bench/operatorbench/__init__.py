@@ -2,10 +2,11 @@
 the pool against the bare CLI.
 
 Runs standalone: `.venv/bin/python bench/bench_operator.py [--quick] [--only NAME[,NAME]]`
-(NAME: latency, throughput, writes, rss, ratio). One shared setup: a real control plane on
-loopback (etcd, kube-apiserver with a JSON audit log of every write, kube-controller-manager),
-the CRDs, the fake Anthropic API on a thread; then, per group, a namespace, a local node
-(slot agents as local processes) and `python -m claude_pool operator` as a subprocess:
+(NAME: latency, throughput, writes, rss, ratio, composites). One shared setup: a real control
+plane on loopback (etcd, kube-apiserver with a JSON audit log of every write,
+kube-controller-manager), the CRDs, the fake Anthropic API on a thread; then, per group, a
+namespace, a local node (slot agents as local processes) and `python -m claude_pool operator`
+as a subprocess:
 
 - instant group (latency, writes, throughput): the slots run bench/instant_claude, a shell
   script that prints a valid result at once and logs `<time_ns> <HOME> <task name>` when
@@ -26,6 +27,9 @@ the CRDs, the fake Anthropic API on a thread; then, per group, a namespace, a lo
 - ratio: the real CLI + the fake API, 4 slots; 4 rounds of (8 tasks through the pool,
   8 direct runs of the same CLI command 4 at a time), order alternating per round;
   ratio = pool throughput / direct throughput, with the CPU per task of both.
+- composites (`composites.py`, instant CLI): a fan-out of 200 prompts on 50 slots, create ->
+  parent Succeeded, against 200 single tasks created directly; API writes per child (audit
+  log); a 20-step chain's CLI start -> next step's CLI start, p50.
 
 docs/performance.md has the method in detail, the figures and what limits them.
 

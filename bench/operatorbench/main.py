@@ -18,6 +18,7 @@ from pathlib import Path
 
 import bench.operatorbench as operatorbench
 from bench.operatorbench.cluster import Cluster
+from bench.operatorbench.composites import run_composites
 from bench.operatorbench.figures import FIGURES, print_table
 from bench.operatorbench.instant import run_instant
 from bench.operatorbench.memory import run_rss
@@ -26,7 +27,7 @@ from bench.operatorbench.stack import OPTIONS
 
 from claude_pool.devenv.fakeapi import FakeAnthropicThread
 
-GROUPS = ("latency", "writes", "throughput", "rss", "ratio")
+GROUPS = ("latency", "writes", "throughput", "rss", "ratio", "composites")
 
 
 @contextlib.contextmanager
@@ -100,12 +101,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.throughput_tasks, args.throughput_slots, args.throughput_repeats = 200, [10, 20], 1
         args.rss_tasks, args.rss_slots, args.rss_window = 2000, 200, 6.0
         args.ratio_batch, args.ratio_rounds = 4, 2
+        args.fan_out_items, args.fan_out_slots, args.chain_steps = 100, 20, 10
         args.deadline = 900.0
     else:
         args.latency_tasks, args.latency_rate = 200, 10.0
         args.throughput_tasks, args.throughput_slots, args.throughput_repeats = 500, [10, 50], 3
         args.rss_tasks, args.rss_slots, args.rss_window = 10_000, 200, 12.0
         args.ratio_batch, args.ratio_rounds = 8, 4
+        args.fan_out_items, args.fan_out_slots, args.chain_steps = 200, 50, 20
         args.deadline = 1800.0
     if args.slots_override:
         args.throughput_slots = [int(x) for x in args.slots_override.split(",")]
@@ -139,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             with FakeAnthropicThread() as fake:
                 if want & {"latency", "writes", "throughput"}:
                     run_instant(cluster, workdir, fake, args, want)
+                if "composites" in want:
+                    run_composites(cluster, workdir, fake, args)
                 if "ratio" in want:
                     run_ratio(cluster, workdir, fake, args)
                 if "rss" in want:

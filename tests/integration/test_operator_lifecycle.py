@@ -127,17 +127,3 @@ def test_the_operator_exposes_prometheus_metrics(env: Env) -> None:
         if line.startswith("claude_pool_cost_microdollars_total{")
     )
     assert cost_line.endswith(" 600.0")
-
-
-@pytest.mark.timeout(120)
-def test_a_fan_out_task_waits_with_a_reason_until_composites_are_supported(env: Env) -> None:
-    env.create_pool(slots=1)
-    env.wait_ready_slots(1)
-    env.create_task("many", prompt=None, fan_out={"prompts": ["a", "b"]})
-    task = env.wait_phase("many", phases=("Waiting",), timeout=60)
-    admitted = condition(task, "Admitted")
-    assert admitted is not None
-    assert admitted["reason"] == "UnsupportedMode"
-    assert "FanOut" in admitted["message"]
-    assert task["status"].get("attempts", 0) == 0
-    assert task["status"].get("slot") is None

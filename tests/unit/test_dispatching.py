@@ -78,3 +78,13 @@ def test_a_task_bound_to_one_slot_takes_it_or_waits_and_leaves_the_others() -> N
     assert by_name["q"].verdict is Verdict.WAIT_FOR_SLOT
     assert "waits for slot s9" in by_name["q"].message
     assert (by_name["a"].verdict, by_name["a"].slot) == (Verdict.ASSIGN, "s0")
+
+
+def test_a_chain_step_gets_its_preferred_slot_and_others_leave_it_free() -> None:
+    first = task("first", created="2026-01-01T00:00:01Z")
+    step = QueuedTask("uid-step", "step", 0, "2026-01-01T00:00:02Z", 0, preferred_slot="s1")
+    decisions = schedule([first, step], ["s0", "s1"], Ledger(None), suspended=False)
+    assert [(d.task.name, d.slot) for d in decisions] == [("first", "s0"), ("step", "s1")]
+    gone = QueuedTask("uid-gone", "gone", 0, "2026-01-01T00:00:03Z", 0, preferred_slot="s9")
+    [decision] = schedule([gone], ["s0"], Ledger(None), suspended=False)
+    assert decision.slot == "s0"  # its slot is busy or gone: any idle slot, a fresh session

@@ -22,12 +22,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from claude_pool.api.common import API_VERSION, CREATED_BY_ANNOTATION, ObjectMeta
+from claude_pool.api.composites import (
+    PARENT_UID_LABEL,
+    PREFERRED_SLOT_ANNOTATION,
+    RESUME_SESSION_ANNOTATION,
+)
 from claude_pool.api.messages import ClaudeMessage
 from claude_pool.api.phases import TaskPhase, derive_phase, is_finished
 from claude_pool.api.pools import ClaudePool
 from claude_pool.api.reviews import ClaudeReview
 from claude_pool.api.tasks import ClaudeTask, ClaudeTaskSpec, ClaudeTaskStatus, TaskMode, task_mode
 from claude_pool.slots.pods import DRAINING_ANNOTATION, POOL_LABEL, slot_index
+from claude_pool.workflows.children import ChildView
 
 PoolKey = tuple[str, str]
 
@@ -59,10 +65,25 @@ class TaskView:
     """Why the body could not be parsed (the task then fails with that reason)."""
     created_by: str | None = None
     """The annotation claudepool.io/created-by (the creator the API server authenticated)."""
+    parent_uid: str | None = None
+    """The composite task that owns this child task (its `claudepool.io/parent-uid` label)."""
+    child: ChildView | None = None
+    """What the parent's reconcile needs of this child (kept when finished: outputs)."""
+    output_ref: str | None = None
+    """The ConfigMap holding this child's whole output, when its status keeps the beginning."""
+    preferred_slot: str | None = None
+    """A chain step's slot of the step before (`claudepool.io/preferred-slot`)."""
+    resume_session: str | None = None
+    """A chain step's session to resume on that slot (`claudepool.io/resume-session`)."""
 
     @property
     def finished(self) -> bool:
         return is_finished(self.phase)
+
+    @property
+    def composite(self) -> bool:
+        """A fan-out, chain or auto task: run through child tasks, never on a slot."""
+        return self.mode is not TaskMode.SINGLE
 
     @property
     def key(self) -> PoolKey:
@@ -137,6 +158,7 @@ def task_view(body: Mapping[str, Any]) -> TaskView:
         "resource_version": meta.get("resourceVersion", ""),
         "generation": int(meta.get("generation") or 0),
         "created": meta.get("creationTimestamp", ""),
+        "parent_uid": (meta.get("labels") or {}).get(PARENT_UID_LABEL),
     }
     try:
         task = ClaudeTask.model_validate(
@@ -160,8 +182,14 @@ def task_view(body: Mapping[str, Any]) -> TaskView:
     status = task.status
     phase = derive_phase(status.conditions)
     done = is_finished(phase) and task.spec.review is None  # reviewed: kept whole
+    annotations = task.metadata.annotations
+    result = status.result
     return TaskView(
         **base,
+        child=ChildView.from_task(task) if base["parent_uid"] else None,
+        output_ref=result.output_ref if result is not None and result.output_truncated else None,
+        preferred_slot=annotations.get(PREFERRED_SLOT_ANNOTATION),
+        resume_session=annotations.get(RESUME_SESSION_ANNOTATION),
         priority=task.spec.priority,
         mode=task_mode(task.spec),
         phase=phase,
@@ -221,6 +249,11 @@ class ClusterState:
         self.listeners: list[Callable[[PoolKey], None]] = []
         self.invalid_pools: dict[PoolKey, InvalidPool] = {}
         """Pools whose body did not parse."""
+        self.children: dict[str, set[str]] = defaultdict(set)
+        """Child task uids by their parent's uid (the `claudepool.io/parent-uid` label)."""
+        self.deleted_parents: set[str] = set()
+        """Uids of composite tasks deleted while this process watched (their children are
+        cancelled by the pool worker; garbage collection deletes them too)."""
         self.first_seen: dict[str, float] = {}
         """When (time.monotonic) this process first saw each task: dispatch latency's start."""
         self.reviews: dict[str, dict[str, ClaudeReview]] = defaultdict(dict)
@@ -265,6 +298,8 @@ class ClusterState:
             self.tasks_by_pool[old.key].discard(view.uid)
         self.tasks[view.uid] = view
         self.tasks_by_pool[view.key].add(view.uid)
+        if view.parent_uid:
+            self.children[view.parent_uid].add(view.uid)
         self._changed(view.key)
         return view
 
@@ -273,6 +308,10 @@ class ClusterState:
         self.first_seen.pop(uid, None)
         if view is not None:
             self.tasks_by_pool[view.key].discard(uid)
+            if view.parent_uid:
+                self.children[view.parent_uid].discard(uid)
+            if self.children.get(uid):
+                self.deleted_parents.add(uid)
             self._changed(view.key)
 
     def upsert_pod(self, body: Mapping[str, Any]) -> None:
@@ -335,6 +374,11 @@ class ClusterState:
 
     def pool_tasks(self, key: PoolKey) -> list[TaskView]:
         return [self.tasks[uid] for uid in self.tasks_by_pool.get(key, ()) if uid in self.tasks]
+
+    def children_of(self, parent_uid: str) -> list[TaskView]:
+        """The tasks labelled as `parent_uid`'s children, as last seen."""
+        found = (self.tasks.get(uid) for uid in self.children.get(parent_uid, ()))
+        return [t for t in found if t is not None]
 
     def pool_pods(self, key: PoolKey) -> list[PodView]:
         return list(self.pods.get(key, {}).values())

@@ -140,6 +140,19 @@ class Kube:
     async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         return await self.request("GET", custom_path(plural, namespace, name))
 
+    async def create_custom(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a ClaudeTask (a composite's child); a Conflict means it exists."""
+        namespace = body["metadata"]["namespace"]
+        self._count("create", plural)
+        return await self.request("POST", custom_path(plural, namespace), body, "application/json")
+
+    async def patch_custom(
+        self, plural: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch an object of ours (a child's `spec.cancel`)."""
+        self._count("patch", plural)
+        return await self.request("PATCH", custom_path(plural, namespace, name), patch)
+
     # core objects
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create a core/v1 Pod, Secret, ServiceAccount, ConfigMap or Event."""

@@ -36,6 +36,8 @@ class EventReason(StrEnum):
     """A slot restarted too often and is replaced (Warning, on the pool)."""
     INVALID_POOL = "InvalidPool"
     """The pool's spec does not parse (Warning, on the pool)."""
+    CHILD_NAME_TAKEN = "ChildNameTaken"
+    """A composite's child name is taken by an object that is not its child (Warning)."""
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     CANCELLED = "Cancelled"

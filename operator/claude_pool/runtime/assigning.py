@@ -4,8 +4,9 @@ Called by `runtime.worker` every cycle. `scheduling.dispatching.schedule` (pure)
 each assignment is written with the task's resourceVersion as a precondition before the slot
 is told (a conflict means the task changed: the next cycle decides again), then the run is
 started. Tasks that cannot start get one condition write saying why (budget, suspend,
-credentials, unsupported mode). The cycle's writes are issued concurrently. The assignment
-write also records what the start carries (`workflows.starting.plan_start`: the slot's
+credentials). Only leaves run (composite tasks are the composing step's); a chain step gets
+the slot of the step before when it is free. The cycle's writes are issued concurrently. The
+assignment write also records what the start carries (`workflows.starting.plan_start`: the slot's
 messages in `status.messages`, the context revision in `status.contextRevision`); the
 messages' deliveries are written after it (`runtime.mailbox`). A review re-run that resumes
 its rejected session may only run on the slot pod holding it (fresh if that pod is gone).
@@ -70,19 +71,7 @@ async def dispatch(
         and t.invalid is None
         and t.spec is not None
     ]
-    for task in (t for t in queued if t.mode is not TaskMode.SINGLE):
-        assert task.status is not None
-        patch = transitions.waiting(
-            task.status,
-            TaskReason.UNSUPPORTED_MODE,
-            f"{task.mode} tasks are not run by this operator version yet; "
-            "single-prompt tasks (spec.prompt) are",
-            task.generation,
-            now,
-        )
-        if patch is not None:
-            await writer.patch_task(task, patch)
-    queued = [t for t in queued if t.mode is TaskMode.SINGLE]
+    queued = [t for t in queued if t.mode is TaskMode.SINGLE]  # composites: composing.py
     if not queued or token is None:
         return 0
     idle = [v.name for v in views if v.state is SlotState.IDLE]
@@ -90,7 +79,13 @@ async def dispatch(
     pods = {p.name: p for p in state.pool_pods((pool.metadata.namespace or "", pool.metadata.name))}
     items = [
         QueuedTask(
-            t.uid, t.name, t.priority, t.created, reservation(pool, t), _resume_slot(t, pods)
+            t.uid,
+            t.name,
+            t.priority,
+            t.created,
+            reservation(pool, t),
+            preferred_slot=t.preferred_slot,
+            only_slot=_resume_slot(t, pods),
         )
         for t in queued
     ]

@@ -36,7 +36,7 @@ async def report(
     force: bool,
 ) -> None:
     """Render the pool's status and let the writer write it (at once when `force`)."""
-    live = [t for t in tasks if not t.finished]
+    live = [t for t in tasks if not t.finished and not t.composite]  # leaves: what slots run
     running = sum(1 for t in live if t.slot is not None)
     waiting = sum(
         1 for t in live if t.slot is None and t.status is not None and t.phase is TaskPhase.WAITING

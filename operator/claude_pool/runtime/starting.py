@@ -12,7 +12,7 @@ reports are written at most once per interval.
 
 from __future__ import annotations
 
-from claude_pool.api.agent import ProgressEvent, TaskRequest
+from claude_pool.api.agent import ProgressEvent
 from claude_pool.api.pools import ClaudePool
 from claude_pool.controllers.state import ClusterState, PodView, PoolKey, TaskView
 from claude_pool.runtime import metrics
@@ -83,8 +83,11 @@ def start_run(
     )
     request = with_start(request, start_plan(pool, task, pod, state))
     resumed = resumed_session(task, pod)
+    if resumed is None and task.resume_session and pod.name == task.preferred_slot:
+        # a chain step on the slot of the step before: continue that step's session
+        resumed = task.resume_session
     if resumed is not None:
-        request = TaskRequest.model_validate({**request.to_wire(), "resumeSessionId": resumed})
+        request = request.model_copy(update={"resume_session_id": resumed})
 
     async def started() -> None:
         metrics.observe_dispatch_latency(key, state.first_seen.get(task.uid))

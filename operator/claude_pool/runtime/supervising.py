@@ -86,7 +86,7 @@ async def supervise(
             runs.drop(run.uid, cancel=True)
             await retry(followed, f"slot {run.slot} was deleted")
     for task in live.values():
-        if task.cancel and task.slot is None and task.status is not None:
+        if task.cancel and task.slot is None and task.status is not None and not task.composite:
             message = "cancelled before it started"
             patch = transitions.failed(
                 task.status,

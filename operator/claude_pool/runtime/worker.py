@@ -8,12 +8,14 @@ Started by `runtime.operator` per ClaudePool and woken by watch events (or every
 - `announcer` (`runtime.announcing.Announcer`): Events and acknowledgements, in the background;
 - `support` (`runtime.support.Support`): the agent token and the credentials' state;
 - `slotbook` (`runtime.slotbook.SlotBook`): backoffs, drain starts, replaced and deleted pods;
-- `sweep` (`runtime.sweeping.OrphanSweep`): which pods were asked for orphans.
+- `sweep` (`runtime.sweeping.OrphanSweep`): which pods were asked for orphans;
+- `composer` (`runtime.composing.Composer`): whole outputs of finished children, read once.
 Each cycle calls the steps in order, each in its own module and given what it needs:
 1. `support.ensure`: support objects and credentials;
 2. `recording.collect`, a forced pool status write (the cost commit), `recording.record`,
    then `reviewing.apply`: ClaudeReviews applied to tasks awaiting review;
 3. `supervising.supervise`, then `sweeping.OrphanSweep.sweep`;
+3b. `composing.Composer.compose`: composite tasks reconciled through their child tasks;
 4. `scaling.scale`: the scale plan;
 5. `messaging.tend` (recipients of new ClaudeMessages, the bound, unrecorded deliveries),
    then `assigning.dispatch`: the queue onto idle slots (with the slots' messages);
@@ -34,6 +36,7 @@ from claude_pool.runtime import metrics
 from claude_pool.runtime.announcing import Announcer
 from claude_pool.runtime.assigning import dispatch
 from claude_pool.runtime.clock import SYSTEM_CLOCK, Clock
+from claude_pool.runtime.composing import Composer
 from claude_pool.runtime.messaging import tend
 from claude_pool.runtime.recording import collect, record
 from claude_pool.runtime.reporting import report
@@ -92,6 +95,7 @@ class PoolWorker:
         self.support = Support(key, kube, clock)
         self.slotbook = SlotBook()
         self.sweep = OrphanSweep()
+        self.composer = Composer(kube, state)
         self._stopped = False
 
     async def run(self) -> None:
@@ -171,6 +175,8 @@ class PoolWorker:
             announcer=announcer,
         )
         await self.sweep.sweep(tasks, pods, token=token, runs=runs, slots=self.slots)
+        if await self.composer.compose(pool, tasks, now, writer=writer, announcer=announcer):
+            tasks = self.state.pool_tasks(self.key)  # dispatch the new children now
         await scale(
             pool,
             self._views(pods),

@@ -5,7 +5,8 @@ suspend flag) and `schedule()` returns one `Decision` per queued task with an ex
 verdict; the dispatcher applies them all in one pass, so a cycle admits as many tasks as
 there are idle slots and budget (no one-head-per-cycle bottleneck). Order: priority (high
 first), then creation time, then name. Budget is best-effort FIFO: a task that does not fit
-waits, and a smaller task behind it may still start.
+waits, and a smaller task behind it may still start. A task with a preferred slot (a chain
+step) gets it when it is idle; other tasks take idle slots no queued task prefers first.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class QueuedTask:
     created: str
     """RFC 3339 creation timestamp: sorts lexically."""
     reservation: int
+    preferred_slot: str | None = None
+    """The slot this task should get when it is idle (a chain step: the step before's)."""
     only_slot: str | None = None
     """The one slot the task may run on (a review re-run resuming the session that slot's
     volume holds); it waits while that slot is busy."""
@@ -67,6 +70,7 @@ def schedule(
     """A decision for every queued task (assignments reserve money as they go)."""
     decisions: list[Decision] = []
     slots = list(idle_slots)
+    preferred = {s for t in tasks for s in (t.preferred_slot, t.only_slot) if s}
     for task in queue_order(tasks):
         if suspended:
             decisions.append(
@@ -91,8 +95,16 @@ def schedule(
         if not slots:
             decisions.append(Decision(task, Verdict.WAIT_FOR_SLOT, message="all slots are busy"))
             continue
-        slot = task.only_slot or slots[0]
+        slot = task.only_slot or _pick(task, slots, preferred)
         slots.remove(slot)
         ledger = ledger.reserve(task.reservation)
         decisions.append(Decision(task, Verdict.ASSIGN, slot, message=message))
     return decisions
+
+
+def _pick(task: QueuedTask, slots: list[str], preferred: set[str]) -> str:
+    """The task's preferred slot when idle, else the first idle slot no other task prefers
+    (so a chain keeps its slot), else the first idle slot."""
+    if task.preferred_slot in slots:
+        return task.preferred_slot
+    return next((s for s in slots if s not in preferred), slots[0])

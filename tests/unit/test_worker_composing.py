@@ -1,0 +1,172 @@
+"""The pool worker's composing step: composite tasks run through child tasks (fakes, by hand).
+
+Uses the rig of `test_worker_cycle`: a pool in a `FakeKube`, fake slot agents finished by the
+test, `PoolWorker.cycle()` called by hand. Checks that children are created once and
+dispatched in the same cycle, that the parent's cost is the sum of its children's and the
+pool's spend counts each child once, that a chain step gets the slot and session of the
+step before, that cancelling or deleting a parent cancels its children, and that a new
+worker (a restarted operator) continues from status without creating anything twice.
+"""
+
+from __future__ import annotations
+
+from claude_pool.api.agent import AgentResult
+from claude_pool.api.composites import PARENT_UID_LABEL
+from claude_pool.kube.client import POOLS, TASKS
+from claude_pool.status.patches import merge_diff
+from tests.builders import chain_steps
+from tests.unit.test_worker_cycle import Rig, ip
+
+
+def done(output: str, cost: int, session: str = "s1", *, success: bool = True) -> AgentResult:
+    return AgentResult(
+        output=output, success=success, cost_microdollars=cost, turns=1, session_id=session
+    )
+
+
+def running(rig: Rig) -> dict[str, str]:
+    """Running uid -> agent ip, over the pool's slots."""
+    found = {}
+    for index in range(4):
+        if ("pods", "ns", f"p-slot-{index}") in rig.kube.objects:
+            for uid in rig.slots.agent(ip(index)).running:
+                found[uid] = ip(index)
+    return found
+
+
+def creates(rig: Rig) -> list[str]:
+    return [w.name for w in rig.kube.writes_of("create", TASKS)]
+
+
+async def test_a_fan_out_runs_its_items_as_children_and_counts_each_cost_once() -> None:
+    rig = Rig(slots=2)
+    rig.task("f", prompt=None, fan_out={"prompts": ["a", "b", "c"], "maxParallel": 2})
+    worker = rig.worker()
+    await rig.cycle(worker)
+    assert creates(rig) == ["f-0", "f-1"]
+    children = rig.kube.get(TASKS, "f-0")["metadata"]
+    assert children["labels"][PARENT_UID_LABEL] == "uid-f"
+    assert len(running(rig)) == 2  # dispatched in the cycle that created them
+    assert rig.status(TASKS, "f")["phase"] == "Running"
+    costs = {"uid-f-0": 100, "uid-f-1": 200, "uid-f-2": 400}
+    for _ in range(3):
+        for uid, at in running(rig).items():
+            rig.slots.agent(at).finish(uid, done(f"out {uid}", costs[uid]))
+        await rig.settle()
+        await rig.cycle(worker)
+        await rig.cycle(worker)
+    parent = rig.status(TASKS, "f")
+    assert parent["phase"] == "Succeeded"
+    assert parent["costMicrodollars"] == 700
+    assert parent["result"]["output"].splitlines() == [
+        "[0] out uid-f-0",
+        "[1] out uid-f-1",
+        "[2] out uid-f-2",
+    ]
+    assert rig.status(POOLS, "p")["budget"]["spentMicrodollars"] == 700
+    assert creates(rig) == ["f-0", "f-1", "f-2"]
+    assert "slot" not in parent and not parent.get("attempts")  # it never ran on a slot
+    await rig.stop()
+
+
+async def test_a_chain_step_gets_the_slot_and_session_of_the_step_before() -> None:
+    rig = Rig(slots=2)
+    rig.task("c", prompt=None, chain={"steps": chain_steps("one", "two")})
+    worker = rig.worker()
+    await rig.cycle(worker)
+    [(uid, at)] = running(rig).items()
+    rig.slots.agent(at).finish(uid, done("first", 10, session="sess-1"))
+    await rig.settle()
+    await rig.cycle(worker)
+    await rig.cycle(worker)
+    [(second, again)] = running(rig).items()
+    assert again == at  # the same slot, although another one is idle
+    request = rig.slots.agent(at).requests[second]
+    assert request.resume_session_id == "sess-1"
+    assert request.prompt == "Do first."
+    rig.slots.agent(at).finish(second, done("second", 20))
+    await rig.settle()
+    await rig.cycle(worker)
+    await rig.cycle(worker)
+    parent = rig.status(TASKS, "c")
+    assert parent["phase"] == "Succeeded"
+    assert parent["costMicrodollars"] == 30
+    assert [s["phase"] for s in parent["steps"]] == ["Succeeded", "Succeeded"]
+    await rig.stop()
+
+
+async def test_cancelling_a_parent_cancels_its_running_children() -> None:
+    rig = Rig(slots=2)
+    rig.task("f", prompt=None, fan_out={"prompts": ["a", "b"]})
+    worker = rig.worker()
+    await rig.cycle(worker)
+    live = running(rig)
+    assert len(live) == 2
+    body = rig.kube.get(TASKS, "f")
+    body["spec"]["cancel"] = True
+    rig.state.upsert_task(body)
+    await rig.cycle(worker)
+    assert {w.name for w in rig.kube.writes_of("patch", TASKS)} == {"f-0", "f-1"}
+    await rig.cycle(worker)
+    cancelled = {u for at in set(live.values()) for u in rig.slots.agent(at).cancelled}
+    assert cancelled == set(live)
+    for uid, at in live.items():
+        rig.slots.agent(at).finish(uid, done("partial", 50, success=False))
+    await rig.settle()
+    await rig.cycle(worker)
+    await rig.cycle(worker)
+    parent = rig.status(TASKS, "f")
+    assert parent["phase"] == "Cancelled"
+    assert parent["costMicrodollars"] == 100
+    assert rig.status(POOLS, "p")["budget"]["spentMicrodollars"] == 100
+    await rig.stop()
+
+
+async def test_deleting_a_parent_cancels_its_children_and_their_costs_are_committed() -> None:
+    rig = Rig(slots=2)
+    rig.task("f", prompt=None, fan_out={"prompts": ["a", "b"]})
+    worker = rig.worker()
+    await rig.cycle(worker)
+    live = running(rig)
+    rig.kube.delete(TASKS, "f")
+    await rig.cycle(worker)
+    assert {w.name for w in rig.kube.writes_of("patch", TASKS)} == {"f-0", "f-1"}
+    await rig.cycle(worker)
+    for uid, at in live.items():
+        assert uid in rig.slots.agent(at).cancelled
+        rig.slots.agent(at).finish(uid, done("partial", 70, success=False))
+    await rig.settle()
+    await rig.cycle(worker)
+    assert rig.status(POOLS, "p")["budget"]["spentMicrodollars"] == 140
+    await rig.stop()
+
+
+async def test_a_restarted_worker_continues_from_status_without_creating_twice() -> None:
+    rig = Rig(slots=1)
+    rig.task("c", prompt=None, chain={"steps": chain_steps("one", "two", "three")})
+    first = rig.worker()
+    await rig.cycle(first)
+    [(uid, at)] = running(rig).items()
+    rig.slots.agent(at).finish(uid, done("first", 10))
+    await rig.settle()
+    await rig.cycle(first)
+    await first.stop()  # killed: the next step may or may not exist yet
+    second = rig.worker()
+    for _ in range(6):
+        await rig.cycle(second)
+        for uid, at in running(rig).items():
+            rig.slots.agent(at).finish(uid, done("next", 10))
+        await rig.settle()
+    parent = rig.status(TASKS, "c")
+    assert parent["phase"] == "Succeeded"
+    assert creates(rig) == ["c-one", "c-two", "c-three"]
+    assert rig.status(POOLS, "p")["budget"]["spentMicrodollars"] == 30
+    assert parent["costMicrodollars"] == 30
+    await rig.stop()
+
+
+def test_merge_diff_writes_only_changes_and_nulls_for_removed_fields() -> None:
+    old = {"a": 1, "b": {"c": 2, "d": 3}, "e": [1], "gone": "x"}
+    new = {"a": 1, "b": {"c": 2, "d": 4}, "e": [1, 2], "f": {"g": 1}}
+    assert merge_diff(old, new) == {"b": {"d": 4}, "e": [1, 2], "f": {"g": 1}, "gone": None}
+    assert merge_diff(new, new) == {}
