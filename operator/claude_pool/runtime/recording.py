@@ -5,7 +5,9 @@ from the run table and adds their costs to the spend book (keys `<uid>/<attempt>
 already in the ring adds nothing). The worker then writes the pool's status (forced: that
 write is the commit), and only then `record` writes each task's result (long output whole
 in an owned ConfigMap), posts an Event and tells the slot to drop the result; a successful
-run's CLI session is remembered for its slot pod (sessionPolicy resumeSlot). A crash
+run's CLI session is remembered for its slot pod (sessionPolicy resumeSlot), and a successful
+run of a task with a review gate is held in AwaitingReview (`workflows.review.gate_result`)
+instead of Succeeded. A crash
 between the two writes leaves the result on the slot: collected again, it counts nothing
 twice. A run that ended because its slot went away is retried instead.
 """
