@@ -75,8 +75,6 @@ def test_a_finished_task_with_a_review_gate_keeps_its_status_and_creator() -> No
 
 
 def test_a_review_belongs_to_its_tasks_pool_else_to_the_namespaces_first_pool() -> None:
-    from claude_pool.controllers.state import ClusterState
-
     state = ClusterState()
     for name in ("b", "a"):
         state.upsert_pool(
