@@ -34,6 +34,7 @@ from claude_pool.api.reviews import ClaudeReview
 from claude_pool.api.tasks import ClaudeTask, ClaudeTaskSpec, ClaudeTaskStatus, TaskMode, task_mode
 from claude_pool.slots.pods import DRAINING_ANNOTATION, POOL_LABEL, slot_index
 from claude_pool.workflows.children import ChildView
+from claude_pool.workflows.review import is_decided
 
 PoolKey = tuple[str, str]
 
@@ -256,8 +257,10 @@ class ClusterState:
         cancelled by the pool worker; garbage collection deletes them too)."""
         self.first_seen: dict[str, float] = {}
         """When (time.monotonic) this process first saw each task: dispatch latency's start."""
+        self.task_names: dict[tuple[str, str], str] = {}
+        """Task uids by namespace and name (the last one seen under that name)."""
         self.reviews: dict[str, dict[str, ClaudeReview]] = defaultdict(dict)
-        """ClaudeReviews by namespace and name."""
+        """Undecided ClaudeReviews by namespace and name (decided ones are not kept)."""
         self.messages: dict[PoolKey, dict[str, ClaudeMessage]] = defaultdict(dict)
         """ClaudeMessages by the pool they name, then by name."""
 
@@ -298,6 +301,7 @@ class ClusterState:
             self.tasks_by_pool[old.key].discard(view.uid)
         self.tasks[view.uid] = view
         self.tasks_by_pool[view.key].add(view.uid)
+        self.task_names[(view.namespace, view.name)] = view.uid
         if view.parent_uid:
             self.children[view.parent_uid].add(view.uid)
         self._changed(view.key)
@@ -308,6 +312,8 @@ class ClusterState:
         self.first_seen.pop(uid, None)
         if view is not None:
             self.tasks_by_pool[view.key].discard(uid)
+            if self.task_names.get((view.namespace, view.name)) == uid:
+                del self.task_names[(view.namespace, view.name)]
             if view.parent_uid:
                 self.children[view.parent_uid].discard(uid)
             if self.children.get(uid):
@@ -327,9 +333,9 @@ class ClusterState:
             self._changed((view.namespace, view.pool))
 
     def task_named(self, namespace: str, name: str) -> TaskView | None:
-        """The task of that name (the newest seen, if a name was reused)."""
-        found = [t for t in self.tasks.values() if t.namespace == namespace and t.name == name]
-        return max(found, key=lambda t: t.created, default=None)
+        """The task of that name (the last seen, if a name was reused)."""
+        uid = self.task_names.get((namespace, name))
+        return None if uid is None else self.tasks.get(uid)
 
     def review_pool(self, review: ClaudeReview) -> PoolKey:
         """The pool whose worker applies `review`: its task's, else the namespace's first."""
@@ -341,12 +347,17 @@ class ClusterState:
         return pools[0] if pools else (namespace, "")
 
     def upsert_review(self, body: Mapping[str, Any]) -> None:
-        """Store a ClaudeReview (one that does not parse is ignored: the CRD checked it)."""
+        """Store an undecided ClaudeReview (one that does not parse is ignored: the CRD
+        checked it); a decided one is dropped: it is only an audit record now."""
         try:
             review = ClaudeReview.model_validate(dict(body))
         except ValidationError:
             return
-        self.reviews[review.metadata.namespace or ""][review.metadata.name] = review
+        namespace = review.metadata.namespace or ""
+        if is_decided(review):
+            self.reviews[namespace].pop(review.metadata.name, None)
+            return
+        self.reviews[namespace][review.metadata.name] = review
         self._changed(self.review_pool(review))
 
     def delete_review(self, namespace: str, name: str) -> None:
