@@ -32,7 +32,7 @@ class WriteCount:
     agents: Counter[str] = field(default_factory=Counter)
 
 
-def _stamp(event: dict[str, Any]) -> float:
+def stamp_of(event: dict[str, Any]) -> float:
     return dt.datetime.fromisoformat(event["requestReceivedTimestamp"]).timestamp()
 
 
@@ -42,7 +42,7 @@ def operator_writes(
     out = WriteCount()
     for event in events:
         ref = event.get("objectRef") or {}
-        if ref.get("namespace") != namespace or not start <= _stamp(event) <= end:
+        if ref.get("namespace") != namespace or not start <= stamp_of(event) <= end:
             continue
         agent = str(event.get("userAgent", ""))
         out.agents[agent.split(" ")[0]] += 1
@@ -118,7 +118,7 @@ def latency_breakdown(
             and name in created
             and name not in assigned
         ):
-            assigned[name] = _stamp(event)
+            assigned[name] = stamp_of(event)
             created_done.setdefault(name, created[name])
     a = [1000 * (assigned[n] - created[n]) for n in assigned if n in starts]
     b = [1000 * (starts[n] / 1e9 - assigned[n]) for n in assigned if n in starts]
@@ -149,7 +149,7 @@ def slot_cycle(cluster: Cluster, stack: Stack, names: list[str]) -> None:
             and str(event.get("userAgent", "")).startswith(OPERATOR_AGENTS)
             and ref.get("name") in wanted
         ):
-            patches.setdefault(ref["name"], []).append(_stamp(event))
+            patches.setdefault(ref["name"], []).append(stamp_of(event))
     by_slot: dict[str, list[tuple[float, str]]] = {}
     for name in names:
         if name in runs:

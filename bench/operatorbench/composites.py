@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.operatorbench.auditing import operator_writes
+from bench.operatorbench.auditing import operator_writes, stamp_of
 from bench.operatorbench.cluster import Cluster
-from bench.operatorbench.common import BENCH_AGENT, BenchError
+from bench.operatorbench.common import BENCH_AGENT, OPERATOR_AGENTS, BenchError
 from bench.operatorbench.figures import figure, note
 from bench.operatorbench.stack import Stack, TaskWatch
 
@@ -60,7 +60,7 @@ def run_composites(
             )
             stack.delete_tasks()
             print(f"\n== composites: chain of {steps} steps (instant CLI)", flush=True)
-            chain(stack, watcher, steps)
+            chain(cluster, stack, watcher, steps)
     finally:
         stack.stop()
 
@@ -110,7 +110,7 @@ def fan_out(cluster: Cluster, stack: Stack, watcher: TaskWatch, count: int) -> f
     return elapsed
 
 
-def chain(stack: Stack, watcher: TaskWatch, count: int) -> None:
+def chain(cluster: Cluster, stack: Stack, watcher: TaskWatch, count: int) -> None:
     steps = [
         {"name": f"s{i:02d}", "prompt": f"step-{i:02d} instant chain step"} for i in range(count)
     ]
@@ -133,3 +133,42 @@ def chain(stack: Stack, watcher: TaskWatch, count: int) -> None:
         p50 <= STEP_OVERHEAD_TARGET_MS,
     )
     note(f"    gaps: {', '.join(f'{g:.0f}' for g in gaps)} ms")
+    if cluster.audited:
+        step_breakdown(cluster, stack, [f"chain-s{i:02d}" for i in range(count)], stamps)
+
+
+def step_breakdown(cluster: Cluster, stack: Stack, children: list[str], starts: list[int]) -> None:
+    """Where the time between two steps goes, from the audit log: step k's CLI start -> its
+    result patch -> step k+1's create -> its assignment patch -> its CLI start (medians)."""
+    patches: dict[str, list[float]] = {}
+    creates: dict[str, float] = {}
+    for event in cluster.audit():
+        ref = event.get("objectRef") or {}
+        name = ref.get("name")
+        if (
+            ref.get("namespace") != stack.namespace
+            or ref.get("resource") != "claudetasks"
+            or name not in children
+            or not str(event.get("userAgent", "")).startswith(OPERATOR_AGENTS)
+        ):
+            continue
+        stamp = stamp_of(event)
+        if event["verb"] == "create" and not ref.get("subresource"):
+            creates[name] = stamp
+        elif event["verb"] == "patch" and ref.get("subresource") == "status":
+            patches.setdefault(name, []).append(stamp)
+    parts: list[tuple[float, float, float, float]] = []
+    for k, (a, b) in enumerate(itertools.pairwise(children)):
+        pa, pb = sorted(patches.get(a, [])), sorted(patches.get(b, []))
+        if not pa or not pb or b not in creates:
+            continue
+        start_a, start_b = starts[k] / 1e9, starts[k + 1] / 1e9
+        parts.append((pa[-1] - start_a, creates[b] - pa[-1], pb[0] - creates[b], start_b - pb[0]))
+    if not parts:
+        return
+    run, create, assign, start = (statistics.median(1000 * p[i] for p in parts) for i in range(4))
+    note(
+        f"    between steps (medians over {len(parts)}): CLI start -> result patch {run:.0f} ms, "
+        f"-> next step created {create:.0f} ms, -> assigned {assign:.0f} ms, -> CLI start "
+        f"{start:.0f} ms"
+    )

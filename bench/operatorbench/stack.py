@@ -136,6 +136,11 @@ class Stack:
         self.namespace = namespace
         self.fake = fake
         self.start_log = workdir / f"{namespace}-cli-starts.log"
+        # the CLI runs as the slot pods' runAsUser (10001 under a root local node): it must
+        # reach the (mkdtemp, 0700) work directory and append to the log
+        workdir.chmod(0o711)
+        self.start_log.touch()
+        self.start_log.chmod(0o666)
         self.node: LocalNode | None = None
         if node:
             overrides = {

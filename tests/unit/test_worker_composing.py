@@ -170,3 +170,19 @@ def test_merge_diff_writes_only_changes_and_nulls_for_removed_fields() -> None:
     new = {"a": 1, "b": {"c": 2, "d": 4}, "e": [1, 2], "f": {"g": 1}}
     assert merge_diff(old, new) == {"b": {"d": 4}, "e": [1, 2], "f": {"g": 1}, "gone": None}
     assert merge_diff(new, new) == {}
+
+
+async def test_the_parents_budget_cap_is_shared_by_its_children() -> None:
+    rig = Rig(slots=2)
+    rig.task(
+        "f", prompt=None, fan_out={"prompts": ["a", "b"]}, config={"maxBudgetMicrodollars": 1000}
+    )
+    worker = rig.worker()
+    await rig.cycle(worker)
+    caps = [
+        rig.kube.get(TASKS, f"f-{i}")["spec"]["config"]["maxBudgetMicrodollars"] for i in (0, 1)
+    ]
+    assert sum(caps) <= 1000 and all(cap > 0 for cap in caps)
+    requests = [rig.slots.agent(at).requests[uid] for uid, at in running(rig).items()]
+    assert sorted(r.max_budget_microdollars or 0 for r in requests) == sorted(caps)
+    await rig.stop()
