@@ -55,3 +55,20 @@ def task_manifest(
 def chain_steps(*names: str, prompt: str = "Do {previous_output}.") -> list[dict[str, Any]]:
     """Chain steps with the given names, all with the same prompt."""
     return [{"name": step, "prompt": prompt} for step in names]
+
+
+def review_manifest(
+    name: str, task: str, decision: str = "approve", **overrides: Any
+) -> dict[str, Any]:
+    """A ClaudeReview of `task`; the admission policy fills in spec.reviewer."""
+    return _manifest(
+        "ClaudeReview", name, {"taskRef": {"name": task}, "decision": decision}, overrides
+    )
+
+
+def message_manifest(
+    name: str, pool: str, content: str = "hello", sender: str = "slot-0", **overrides: Any
+) -> dict[str, Any]:
+    """A ClaudeMessage in `pool` from `sender`; pass to_slot=N or broadcast=True."""
+    spec = {"poolRef": {"name": pool}, "from": sender, "content": content}
+    return _manifest("ClaudeMessage", name, spec, overrides)

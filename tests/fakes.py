@@ -28,7 +28,7 @@ from claude_pool.api.agent import (
     TaskStatus,
 )
 from claude_pool.controllers.state import ClusterState, PodView
-from claude_pool.kube.client import POOLS, TASKS, Conflict, NotFound
+from claude_pool.kube.client import MESSAGES, POOLS, REVIEWS, TASKS, Conflict, NotFound
 from claude_pool.slots.client import SlotBusy, SlotUnreachable
 
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -115,6 +115,10 @@ class FakeKube:
             self.state.upsert_task(body)
         elif plural == "pods":
             self.state.upsert_pod(body)
+        elif plural == REVIEWS:
+            self.state.upsert_review(body)
+        elif plural == MESSAGES:
+            self.state.upsert_message(body)
 
     def get(self, plural: str, name: str, namespace: str = "ns") -> dict[str, Any]:
         return self.objects[(plural, namespace, name)]

@@ -64,6 +64,7 @@ def _cluster(control_plane: ControlPlane | None, kubeconfig: Path) -> Iterator[c
     if control_plane is not None:
         clusterinit.mark_cluster(api, control_plane.cluster_id)
     clusterinit.install_crds(api)
+    clusterinit.install_admission(api)
     yield api
     api.close()
 

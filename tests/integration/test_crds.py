@@ -327,9 +327,13 @@ INVALID: list[Any] = [
     ),
     pytest.param(
         "task",
-        {"review": {"required": True}},
-        "spec.review.required: review gates are not built yet",
-        id="review-not-built",
+        {
+            "prompt": None,
+            "chain": {"steps": [{"name": "a", "prompt": "x"}]},
+            "review": {"required": True},
+        },
+        "spec.review.required is not run for fan-out, chain or auto tasks",
+        id="review-of-composite",
     ),
     pytest.param(
         "task",
@@ -621,12 +625,12 @@ def test_a_full_task_status_from_the_models_is_stored_without_pruning(
         {
             "observedGeneration": 1,
             "mode": "Chain",
-            "phase": "Review",
+            "phase": "AwaitingReview",
             "route": "chain",
             "conditions": [
                 {
-                    "type": "ReviewRequired",
-                    "status": "True",
+                    "type": "Reviewed",
+                    "status": "False",
                     "reason": "AwaitingReview",
                     "message": "approve or reject",
                     "observedGeneration": 1,
@@ -704,15 +708,22 @@ def test_a_full_task_status_from_the_models_is_stored_without_pruning(
             "review": {
                 "state": "Pending",
                 "rejections": 1,
+                "awaitingSince": "2026-01-02T03:06:00Z",
+                "resumeSessionId": "0b6f6a0e-4c4b-4f57-9a40-5d3c1b2a1f01",
+                "resumeSlot": "p-slot-1",
+                "resumeSlotUid": "0b6f6a0e-4c4b-4f57-9a40-5d3c1b2a1f00",
                 "history": [
                     {
-                        "action": "reject",
+                        "decision": "reject",
                         "feedback": "more tests",
                         "reviewer": "alice",
                         "time": "2026-01-02T03:05:00Z",
+                        "review": "full-review-1",
                     }
                 ],
             },
+            "contextRevision": "0123456789abcdef",
+            "messages": ["hello-1"],
             "costMicrodollars": 4200,
             "cost": "0.0042",
         }

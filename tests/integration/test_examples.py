@@ -53,6 +53,7 @@ def test_every_example_applies_and_its_tasks_succeed(env: Env) -> None:
     env.credentials()
     pools: list[dict[str, Any]] = []
     tasks: list[str] = []
+    reviewed: list[str] = []
     for path, doc in example_manifests():
         body = copy.deepcopy(doc)
         body["metadata"]["namespace"] = env.namespace
@@ -61,6 +62,8 @@ def test_every_example_applies_and_its_tasks_succeed(env: Env) -> None:
             pools.append(body)
         elif any(mode in body["spec"] for mode in RUN_MODES):
             tasks.append(body["metadata"]["name"])
+            if body["spec"].get("review", {}).get("required"):
+                reviewed.append(body["metadata"]["name"])
         env.custom.create_namespaced_custom_object(
             GROUP, VERSION, env.namespace, PLURALS[body["kind"]], body, field_validation="Strict"
         )  # Strict: a field the CRD does not know fails here instead of being dropped
@@ -68,6 +71,19 @@ def test_every_example_applies_and_its_tasks_succeed(env: Env) -> None:
     for pool in pools:
         env.wait_ready_slots(pool["spec"].get("slots", 1), pool=pool["metadata"]["name"])
     assert tasks, "examples/ holds no ClaudeTask"
+    assert reviewed, "examples/ holds no task with a review gate"
+    for name in reviewed:  # the steps examples/review.yaml shows, with the admin's identity
+        status = env.wait_phase(name, phases=("AwaitingReview",), timeout=90)["status"]
+        assert status["result"]["output"].startswith("fake answer:"), status
+        approval = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ClaudeReview",
+            "metadata": {"name": f"{name}-ok"},
+            "spec": {"taskRef": {"name": name}, "decision": "approve"},
+        }
+        env.custom.create_namespaced_custom_object(
+            GROUP, VERSION, env.namespace, "claudereviews", approval, field_validation="Strict"
+        )
     for name in tasks:
         status = env.wait_phase(name, timeout=180)["status"]
         assert status["phase"] == "Succeeded", status
@@ -75,6 +91,9 @@ def test_every_example_applies_and_its_tasks_succeed(env: Env) -> None:
         # step's, an auto task's its route's
         assert "fake answer:" in status["result"]["output"], status["result"]
         assert status["costMicrodollars"] > 0
+    for name in reviewed:
+        (entry,) = env.task(name)["status"]["review"]["history"]
+        assert entry["decision"] == "approve" and entry["reviewer"], entry
     for pool in pools:
         budget = env.pool(pool["metadata"]["name"])["status"]["budget"]
         assert budget["spentMicrodollars"] > 0, budget

@@ -109,6 +109,17 @@ def test_shared_context_is_a_section_after_the_appended_prompt() -> None:
     )
 
 
+def test_the_identity_line_comes_first_then_the_addition_then_the_context() -> None:
+    task = request(
+        identity="You are Ada, a tester.",
+        appendSystemPrompt="Be terse.",
+        context=[{"key": "repo", "value": "acme/api"}],
+    )
+    assert system_prompt_addition(task) == (
+        "You are Ada, a tester.\n\nBe terse.\n\n## Shared Context\n- **repo**: acme/api"
+    )
+
+
 def test_shared_context_alone_is_just_the_section() -> None:
     task = request(context=[ContextEntry(key="k", value="v")])
     assert system_prompt_addition(task) == "## Shared Context\n- **k**: v"

@@ -131,11 +131,23 @@ def _conditions(**states: tuple[ConditionStatus, str]) -> list[Condition]:
         ({"Admitted": (TRUE, "Queued"), "Running": (TRUE, "Dispatched")}, TaskPhase.RUNNING),
         ({"Admitted": (TRUE, "Queued"), "Running": (FALSE, "Retrying")}, TaskPhase.PENDING),
         (
-            {"Running": (FALSE, "Finished"), "ReviewRequired": (TRUE, "AwaitingReview")},
-            TaskPhase.REVIEW,
+            {"Running": (FALSE, "Finished"), "Reviewed": (FALSE, "AwaitingReview")},
+            TaskPhase.AWAITING_REVIEW,
         ),
         (
-            {"ReviewRequired": (FALSE, "Approved"), "Succeeded": (TRUE, "Completed")},
+            {"Running": (FALSE, "Finished"), "Reviewed": (FALSE, "Rejected")},
+            TaskPhase.PENDING,
+        ),
+        (
+            {"Running": (TRUE, "Dispatched"), "Reviewed": (FALSE, "Rejected")},
+            TaskPhase.RUNNING,
+        ),
+        (
+            {"Reviewed": (FALSE, "Rejected"), "Failed": (TRUE, "Rejected")},
+            TaskPhase.FAILED,
+        ),
+        (
+            {"Reviewed": (TRUE, "Approved"), "Succeeded": (TRUE, "Completed")},
             TaskPhase.SUCCEEDED,
         ),
         ({"Running": (TRUE, "Dispatched"), "Failed": (TRUE, "Timeout")}, TaskPhase.FAILED),
@@ -164,7 +176,7 @@ def test_task_condition_types_are_the_documented_set() -> None:
     assert [t.value for t in TaskConditionType] == [
         "Admitted",
         "Running",
-        "ReviewRequired",
+        "Reviewed",
         "Succeeded",
         "Failed",
         "Cancelled",
@@ -302,7 +314,7 @@ def test_a_task_status_round_trips_with_result_children_and_review() -> None:
             "rejections": 1,
             "history": [
                 {
-                    "action": "reject",
+                    "decision": "reject",
                     "feedback": "no",
                     "reviewer": "alice",
                     "time": "2026-01-02T03:04:05Z",
@@ -419,15 +431,19 @@ def test_the_pool_model_refuses_what_admission_refuses(spec: dict[str, Any], wor
         ClaudePoolSpec.model_validate(spec)
 
 
-def test_the_task_model_refuses_a_required_review_until_review_gates_are_built() -> None:
-    with pytest.raises(ValidationError, match="review gates are not built yet"):
+def test_the_task_model_refuses_review_of_composite_tasks_only() -> None:
+    with pytest.raises(ValidationError, match="not run for fan-out, chain or auto tasks"):
         ClaudeTaskSpec.model_validate(
-            {"poolRef": {"name": "p"}, "prompt": "x", "review": {"required": True}}
+            {
+                "poolRef": {"name": "p"},
+                "chain": {"steps": [{"name": "a", "prompt": "x"}]},
+                "review": {"required": True},
+            }
         )
     spec = ClaudeTaskSpec.model_validate(
-        {"poolRef": {"name": "p"}, "prompt": "x", "review": {"required": False}}
+        {"poolRef": {"name": "p"}, "prompt": "x", "review": {"required": True}}
     )
-    assert spec.review is not None and not spec.review.required
+    assert spec.review is not None and spec.review.required
 
 
 def test_a_pool_ttl_default_is_bounded_like_the_task_ttl() -> None:

@@ -17,20 +17,30 @@ from pydantic import BaseModel
 from claude_pool.api import crdgen
 from claude_pool.api.common import (
     MAX_CHAIN_STEPS,
+    MAX_CONTEXT_CHARS,
     MAX_CONTEXT_ENTRIES,
     MAX_FANOUT,
     MAX_LIST_ITEMS,
     MAX_PRIORITY,
     MAX_PROMPT_FROM_BYTES,
     MAX_PROMPT_LENGTH,
+    MAX_SLOT_MESSAGE_LENGTH,
     MAX_SLOTS,
     MAX_TIMEOUT_SECONDS,
     MAX_TTL_SECONDS,
 )
+from claude_pool.api.messages import ONE_TARGET
+from claude_pool.api.reviews import IMMUTABLE as REVIEW_IMMUTABLE
+from claude_pool.api.reviews import MAX_FEEDBACK_LENGTH, REJECT_NEEDS_FEEDBACK
 from claude_pool.api.schema import SchemaError, structural_schema
 
 REPO = Path(__file__).resolve().parents[2]
-CRDS = {"pool": crdgen.pool_crd(), "task": crdgen.task_crd()}
+CRDS = {
+    "pool": crdgen.pool_crd(),
+    "task": crdgen.task_crd(),
+    "review": crdgen.review_crd(),
+    "message": crdgen.message_crd(),
+}
 INT_OR_STRING = "x-kubernetes-int-or-string"
 PRESERVE = "x-kubernetes-preserve-unknown-fields"
 ROOT_STRINGS = {".apiVersion", ".kind"}  # the apiserver validates these itself
@@ -240,10 +250,14 @@ def test_pool_rules_guard_budget_credentials_labels_annotations_env_and_workspac
         "spec.template.labels must not use the reserved prefix claudepool.io/",
         "spec.template.annotations must not use the reserved prefix claudepool.io/",
         "spec.template.env: set value or valueFrom, not both",
+        "spec.context keys must be 1 to 253 characters",
+        "spec.context is too large: keys and values together must be at most 32768 characters"
+        " (it goes into every task's system prompt)",
+        "spec.identity.slots: each index at most once",
     } < messages
     assert any(m.startswith("spec.template.env: a reserved name") for m in messages)
     assert any(m.startswith("spec.workspace is not built yet") for m in messages)
-    assert len(messages) == 7
+    assert len(messages) == 10
 
 
 def test_limits_users_hit_are_in_the_field_descriptions_kubectl_explain_shows() -> None:
@@ -269,6 +283,24 @@ def test_limits_users_hit_are_in_the_field_descriptions_kubectl_explain_shows() 
     assert missing == []
 
 
+def test_the_context_cap_sums_keys_and_values_against_the_constant() -> None:
+    [keys, size] = _rules("pool")[".spec.context"]
+    assert "size(k) <= 253" in keys["rule"]
+    assert size["rule"] == f"self.map(k, size(k) + size(self[k])).sum() <= {MAX_CONTEXT_CHARS}"
+
+
+def test_reviews_and_messages_are_immutable_and_check_their_targets() -> None:
+    review = {rule["message"]: rule["rule"] for rule in _rules("review")[".spec"]}
+    assert review[REVIEW_IMMUTABLE] == ("self == oldSelf")
+    assert "size(self.feedback) > 0" in review[REJECT_NEEDS_FEEDBACK]
+    message = {rule["message"]: rule["rule"] for rule in _rules("message")[".spec"]}
+    assert "self == oldSelf" in message.values()
+    assert "has(self.toSlot)" in message[ONE_TARGET]
+    assert NODES_BY_PATH[("message", ".spec.content")]["maxLength"] == MAX_SLOT_MESSAGE_LENGTH
+    assert NODES_BY_PATH[("review", ".spec.feedback")]["maxLength"] == MAX_FEEDBACK_LENGTH
+    assert NODES_BY_PATH[("review", ".spec.decision")]["enum"] == ["approve", "reject"]
+
+
 @pytest.mark.parametrize("kind", CRDS)
 def test_every_rule_message_names_a_spec_field(kind: str) -> None:
     assert all("spec." in message for message in _messages(kind))
@@ -282,8 +314,13 @@ def test_transition_rules_only_appear_where_the_fields_are_immutable() -> None:
                     assert path.startswith(".spec"), path
 
 
-def test_both_crds_are_namespaced_with_short_names_and_the_claude_category() -> None:
-    for kind, short in (("pool", "cpool"), ("task", "ctask")):
+def test_every_crd_is_namespaced_with_a_short_name_and_the_claude_category() -> None:
+    for kind, short in (
+        ("pool", "cpool"),
+        ("task", "ctask"),
+        ("review", "creview"),
+        ("message", "cmsg"),
+    ):
         spec = CRDS[kind]["spec"]
         assert spec["group"] == "claudepool.io"
         assert spec["scope"] == "Namespaced"

@@ -32,6 +32,11 @@ OPERATOR_ACCESS: dict[tuple[str, str], set[str]] = {
     # Kube.patch_status
     ("claudepool.io", "claudepools/status"): {"patch"},
     ("claudepool.io", "claudetasks/status"): {"patch"},
+    # kopf watches of reviews and messages (list, watch); Kube.patch_status of their status
+    ("claudepool.io", "claudereviews"): {"list", "watch"},
+    ("claudepool.io", "claudemessages"): {"list", "watch"},
+    ("claudepool.io", "claudereviews/status"): {"patch"},
+    ("claudepool.io", "claudemessages/status"): {"patch"},
     # kopf watch of slot pods; Kube.create, Kube.delete_pod, Kube.patch_pod_metadata
     ("", "pods"): {"get", "list", "watch", "create", "delete", "patch"},
     # Kube.read_secret (agent token, credentials check), Kube.create (agent token),
@@ -55,10 +60,18 @@ def documents(directory: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
                 yield path, doc
 
 
-def the(kind: str) -> dict[str, Any]:
-    found = [doc for _, doc in documents(DEPLOY) if doc["kind"] == kind]
-    assert len(found) == 1, f"expected exactly one {kind} in deploy/, found {len(found)}"
+def the(kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [
+        doc
+        for _, doc in documents(DEPLOY)
+        if doc["kind"] == kind and (name is None or doc["metadata"]["name"] == name)
+    ]
+    assert len(found) == 1, f"expected exactly one {kind} {name or ''} in deploy/: {len(found)}"
     return found[0]
+
+
+OPERATOR_ROLE = "claude-pool-operator"
+REVIEWER_ROLE = "claude-pool-reviewer"
 
 
 def operator_container() -> dict[str, Any]:
@@ -85,6 +98,11 @@ def test_the_kustomization_lists_every_file_and_the_crds() -> None:
     assert "../crds" in resources
     for entry in resources:
         assert (DEPLOY / entry).exists(), entry
+
+
+def test_the_crds_kustomization_lists_every_generated_crd() -> None:
+    kustomization = yaml.safe_load((CRDS / "Kustomization").read_text())
+    assert sorted(kustomization["resources"]) == sorted(p.name for p in CRDS.glob("*.yaml"))
 
 
 def test_the_operator_runs_as_one_replica_recreated_never_two_at_once() -> None:
@@ -123,7 +141,7 @@ def test_the_probes_use_the_kopf_liveness_endpoint_and_metrics_are_exposed() -> 
 
 def granted() -> dict[tuple[str, str], set[str]]:
     access: dict[tuple[str, str], set[str]] = {}
-    for rule in the("ClusterRole")["rules"]:
+    for rule in the("ClusterRole", OPERATOR_ROLE)["rules"]:
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 access.setdefault((group, resource), set()).update(rule["verbs"])
@@ -131,7 +149,7 @@ def granted() -> dict[tuple[str, str], set[str]]:
 
 
 def test_the_cluster_role_grants_exactly_what_the_operator_uses_and_no_wildcard() -> None:
-    for rule in the("ClusterRole")["rules"]:
+    for rule in the("ClusterRole", OPERATOR_ROLE)["rules"]:
         for key in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[key], rule
         assert "resourceNames" not in rule and "nonResourceURLs" not in rule, rule
@@ -145,11 +163,56 @@ def test_the_cluster_role_grants_exactly_what_the_operator_uses_and_no_wildcard(
 def test_the_binding_gives_the_role_to_the_operators_service_account() -> None:
     binding = the("ClusterRoleBinding")
     account = the("ServiceAccount")["metadata"]
-    assert binding["roleRef"]["name"] == the("ClusterRole")["metadata"]["name"]
+    assert binding["roleRef"]["name"] == OPERATOR_ROLE
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
     ]
     assert account["namespace"] == the("Namespace")["metadata"]["name"]
+
+
+def test_reviewers_may_create_reviews_and_read_tasks_and_nothing_else() -> None:
+    access: dict[tuple[str, str], set[str]] = {}
+    for rule in the("ClusterRole", REVIEWER_ROLE)["rules"]:
+        for resource in rule["resources"]:
+            access.setdefault((rule["apiGroups"][0], resource), set()).update(rule["verbs"])
+    assert access == {
+        ("claudepool.io", "claudereviews"): {"create", "get", "list", "watch"},
+        ("claudepool.io", "claudetasks"): {"get", "list", "watch"},
+    }
+
+
+def test_every_admission_policy_is_bound_denies_and_fails_closed() -> None:
+    for kind, binding_kind in (
+        ("MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"),
+        ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"),
+    ):
+        policies = [doc for _, doc in documents(DEPLOY) if doc["kind"] == kind]
+        bindings = [doc for _, doc in documents(DEPLOY) if doc["kind"] == binding_kind]
+        assert sorted(p["metadata"]["name"] for p in policies) == sorted(
+            b["spec"]["policyName"] for b in bindings
+        )
+        for policy in policies:
+            assert policy["apiVersion"] == "admissionregistration.k8s.io/v1"
+            assert policy["spec"]["failurePolicy"] == "Fail"
+        for binding in bindings:
+            if kind == "ValidatingAdmissionPolicy":
+                assert binding["spec"]["validationActions"] == ["Deny"]
+
+
+def test_reviewers_and_creators_are_stamped_from_the_authenticated_user() -> None:
+    stamp = the("MutatingAdmissionPolicy", "claude-pool-stamp-reviewer")["spec"]
+    assert stamp["matchConstraints"]["resourceRules"][0]["resources"] == ["claudereviews"]
+    assert "request.userInfo.username" in stamp["mutations"][0]["jsonPatch"]["expression"]
+    check = the("ValidatingAdmissionPolicy", "claude-pool-reviewer-is-the-requester")["spec"]
+    assert check["validations"][0]["expression"] == (
+        "object.spec.reviewer == request.userInfo.username"
+    )
+    creator = the("ValidatingAdmissionPolicy", "claude-pool-created-by-is-the-creator")["spec"]
+    rules = creator["matchConstraints"]["resourceRules"][0]
+    assert (rules["resources"], rules["operations"]) == (
+        ["claudetasks", "claudemessages"],
+        ["CREATE", "UPDATE"],
+    )
 
 
 def test_slot_pods_accept_only_the_operator_on_the_agent_port() -> None:
@@ -199,11 +262,22 @@ def test_the_base_renders_with_kubectl_kustomize(tmp_path: Path) -> None:
         [
             "CustomResourceDefinition",
             "CustomResourceDefinition",
+            "CustomResourceDefinition",
+            "CustomResourceDefinition",
             "Namespace",
             "Service",
             "ServiceAccount",
             "ClusterRole",
+            "ClusterRole",
             "ClusterRoleBinding",
+            "MutatingAdmissionPolicy",
+            "MutatingAdmissionPolicy",
+            "MutatingAdmissionPolicyBinding",
+            "MutatingAdmissionPolicyBinding",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+            "ValidatingAdmissionPolicyBinding",
             "Deployment",
             "NetworkPolicy",
         ]

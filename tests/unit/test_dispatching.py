@@ -69,6 +69,17 @@ def test_a_suspended_pool_starts_nothing() -> None:
     assert decisions[0].verdict is Verdict.SUSPENDED
 
 
+def test_a_task_bound_to_one_slot_takes_it_or_waits_and_leaves_the_others() -> None:
+    pinned = QueuedTask("uid-p", "p", 5, "2026-01-01T00:00:00Z", 0, only_slot="s1")
+    stuck = QueuedTask("uid-q", "q", 5, "2026-01-01T00:00:01Z", 0, only_slot="s9")
+    decisions = schedule([pinned, stuck, task("a")], ["s0", "s1"], Ledger(None), suspended=False)
+    by_name = {d.task.name: d for d in decisions}
+    assert (by_name["p"].verdict, by_name["p"].slot) == (Verdict.ASSIGN, "s1")
+    assert by_name["q"].verdict is Verdict.WAIT_FOR_SLOT
+    assert "waits for slot s9" in by_name["q"].message
+    assert (by_name["a"].verdict, by_name["a"].slot) == (Verdict.ASSIGN, "s0")
+
+
 def test_a_chain_step_gets_its_preferred_slot_and_others_leave_it_free() -> None:
     first = task("first", created="2026-01-01T00:00:01Z")
     step = QueuedTask("uid-step", "step", 0, "2026-01-01T00:00:02Z", 0, preferred_slot="s1")

@@ -85,3 +85,48 @@ def test_a_finished_childs_view_is_dropped_once_its_parent_has_finished() -> Non
     state.upsert_task({**parent, "status": FAILED})
     assert state.tasks["uid-f-0"].child is None
     assert state.upsert_task(child).child is None
+SUCCEEDED = {
+    "conditions": [
+        {
+            "type": "Succeeded",
+            "status": "True",
+            "reason": "Completed",
+            "message": "ok",
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }
+    ]
+}
+
+
+def test_a_finished_task_with_a_review_gate_keeps_its_status_and_creator() -> None:
+    plain = task_view(body({"poolRef": {"name": "p"}, "prompt": "x"}, SUCCEEDED))
+    assert plain.finished and plain.status is None and plain.as_task() is None
+    gated = body({"poolRef": {"name": "p"}, "prompt": "x", "review": {"required": True}}, SUCCEEDED)
+    gated["metadata"]["annotations"] = {"claudepool.io/created-by": "alice"}
+    view = task_view(gated)
+    assert view.finished and view.status is not None
+    task = view.as_task()
+    assert task is not None
+    assert task.metadata.annotations == {"claudepool.io/created-by": "alice"}
+
+
+def test_a_review_belongs_to_its_tasks_pool_else_to_the_namespaces_first_pool() -> None:
+    state = ClusterState()
+    for name in ("b", "a"):
+        state.upsert_pool(
+            {
+                "metadata": {"name": name, "namespace": "n"},
+                "spec": {"slots": 1, "credentials": {"secretName": "s"}},
+            }
+        )
+    state.upsert_task(body({"poolRef": {"name": "b"}, "prompt": "x"}))
+    review = {
+        "metadata": {"name": "r", "namespace": "n"},
+        "spec": {"taskRef": {"name": "t"}, "decision": "approve", "reviewer": "bob"},
+    }
+    state.upsert_review(review)
+    stray = {**review, "metadata": {"name": "s", "namespace": "n"}}
+    stray["spec"] = {**review["spec"], "taskRef": {"name": "nobody"}}
+    state.upsert_review(stray)
+    assert [r.metadata.name for r in state.pool_reviews(("n", "b"))] == ["r"]
+    assert [r.metadata.name for r in state.pool_reviews(("n", "a"))] == ["s"]

@@ -25,8 +25,11 @@ def budget_usd(microdollars: int) -> str:
 
 
 def system_prompt_addition(request: TaskRequest) -> str | None:
-    """The text for --append-system-prompt-file: the task's addition, then the shared context."""
+    """The text for --append-system-prompt-file: the slot's identity line, the task's
+    addition, then the shared context (the seed's order, notes/seed-claude-pool.md 6.7)."""
     parts: list[str] = []
+    if request.identity:
+        parts.append(request.identity)
     if request.append_system_prompt:
         parts.append(request.append_system_prompt)
     if request.context:

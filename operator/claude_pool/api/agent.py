@@ -104,6 +104,8 @@ class TaskRequest(RequestModel):
     tools: Annotated[list[ToolSpec], Field(max_length=256)] | None = None
     """Built-in tools to offer; `[]` offers none, absent keeps the CLI's default set."""
     effort: CliEffort | None = None
+    identity: Annotated[str, StringConstraints(min_length=1, max_length=8192)] | None = None
+    """The slot's identity line ("You are NAME, a ROLE. ..."), first in the system prompt."""
     append_system_prompt: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)] | None = None
     context: Annotated[list[ContextEntry], Field(max_length=256)] = []
     json_schema: dict[str, Any] | None = None

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 GROUP = "claudepool.io"
+CREATED_BY_ANNOTATION = "claudepool.io/created-by"
+"""The user who created a ClaudeTask or ClaudeMessage, stamped by the admission policies in
+deploy/admission.yaml from request.userInfo (never typed by the user)."""
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
@@ -54,6 +57,17 @@ MAX_MCP_SERVERS = 32
 """Most MCP servers in one map."""
 MAX_CONTEXT_ENTRIES = 64
 """Most key/value pairs in a pool's shared context."""
+MAX_CONTEXT_CHARS = 32768
+"""Most characters (keys plus values) in a pool's shared context: it goes into every task's
+system prompt, so it is kept well below the model's context."""
+MAX_SLOT_MESSAGE_LENGTH = 16384
+"""Longest ClaudeMessage content, in characters."""
+MAX_PENDING_MESSAGES = 100
+"""Most undelivered ClaudeMessages one pool holds; the operator refuses newer ones."""
+MAX_MESSAGES_PER_START = 20
+"""Most messages prepended to one task's prompt; the rest wait for the slot's next task."""
+MAX_USER_NAME_LENGTH = 1024
+"""Longest user name the API server authenticates that we record (reviewers, creators)."""
 MAX_MAP_ENTRIES = 64
 """Most entries in other string maps (labels, annotations, nodeSelector, outputVars)."""
 MAX_LIST_ITEMS = 64
@@ -91,6 +105,10 @@ Message = Annotated[str, Field(max_length=MAX_MESSAGE_LENGTH)]
 Identifier = Annotated[str, Field(min_length=1, max_length=256)]
 """A model name, tool name, session id or similar token."""
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+UserName = Annotated[str, Field(min_length=1, max_length=MAX_USER_NAME_LENGTH)]
+"""A user name as the API server authenticated it (request.userInfo.username)."""
+SlotIndex = Annotated[int, Field(ge=0, le=MAX_SLOTS - 1)]
+"""A slot's index: slot N of pool P is the pod P-slot-N (stable across replacements)."""
 Timestamp = datetime
 """An RFC 3339 time; the api package never reads the clock, callers pass `now`."""
 FreeForm = dict[str, Any]

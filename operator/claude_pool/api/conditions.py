@@ -53,8 +53,9 @@ class TaskConditionType(StrEnum):
     """True: queued in its pool. False: waiting (the reason says for what)."""
     RUNNING = "Running"
     """True while a slot (or, for composites, a child) works on the task."""
-    REVIEW_REQUIRED = "ReviewRequired"
-    """True while a finished result waits for approve or reject."""
+    REVIEWED = "Reviewed"
+    """Review gate: False with reason AwaitingReview while a result waits for approve or
+    reject, False with reason Rejected while a rejected task runs again, True once approved."""
     SUCCEEDED = "Succeeded"
     """Terminal: the task produced an accepted result."""
     FAILED = "Failed"

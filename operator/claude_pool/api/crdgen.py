@@ -1,9 +1,10 @@
 """Generate the CustomResourceDefinitions from the models and write them to crds/.
 
 `python -m claude_pool crds [--out DIR] [--check]` (dispatched by claude_pool.__main__)
-writes crds/claudepools.yaml and crds/claudetasks.yaml; `--check` writes nothing and exits 1
-with a diff when the files differ from what the models generate (`make verify`). The test
-suites install the same files. Output is deterministic: fixed key order, no timestamps.
+writes crds/claudepools.yaml, claudetasks.yaml, claudereviews.yaml and claudemessages.yaml;
+`--check` writes nothing and exits 1 with a diff when the files differ from what the models
+generate (`make verify`). The test suites install the same files. Output is deterministic:
+fixed key order, no timestamps.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import yaml
 from pydantic import BaseModel
 
 from claude_pool.api.common import GROUP, VERSION
+from claude_pool.api.messages import ClaudeMessageSpec, ClaudeMessageStatus
 from claude_pool.api.pools import ClaudePoolSpec, ClaudePoolStatus
+from claude_pool.api.reviews import ClaudeReviewSpec, ClaudeReviewStatus
 from claude_pool.api.schema import structural_schema
 from claude_pool.api.tasks import ClaudeTaskSpec, ClaudeTaskStatus
 
@@ -54,6 +57,38 @@ TASK_COLUMNS = [
     _column("Slot", "string", ".status.slot", "The slot pod running the task"),
     _column("Cost", "string", ".status.cost", "Total cost, in dollars"),
     _column("Attempts", "integer", ".status.attempts", "Runs started", priority=1),
+    AGE,
+]
+
+REVIEW_COLUMNS = [
+    _column("Task", "string", ".spec.taskRef.name", "The task decided"),
+    _column("Decision", "string", ".spec.decision", "approve or reject"),
+    _column("Reviewer", "string", ".spec.reviewer", "The authenticated user who decided"),
+    _column(
+        "Applied",
+        "string",
+        '.status.conditions[?(@.type=="Applied")].status',
+        "Whether the operator applied it",
+    ),
+    _column(
+        "Reason",
+        "string",
+        '.status.conditions[?(@.type=="Applied")].reason',
+        "Why (not) applied",
+    ),
+    AGE,
+]
+MESSAGE_COLUMNS = [
+    _column("Pool", "string", ".spec.poolRef.name", "The pool whose slots receive it"),
+    _column("From", "string", ".spec.from", "The sender"),
+    _column("To", "integer", ".spec.toSlot", "The receiving slot (unset: broadcast)"),
+    _column("Broadcast", "boolean", ".spec.broadcast", "To every slot but the sender"),
+    _column(
+        "Delivered",
+        "string",
+        '.status.conditions[?(@.type=="Delivered")].status',
+        "Every recipient got it",
+    ),
     AGE,
 ]
 
@@ -139,6 +174,26 @@ def task_crd() -> dict[str, Any]:
     return crd("ClaudeTask", "ctask", schema, TASK_COLUMNS, {"status": {}})
 
 
+def review_crd() -> dict[str, Any]:
+    """The ClaudeReview CRD, with a status subresource."""
+    schema = openapi_schema(
+        "A reviewer's approve or reject of a ClaudeTask awaiting review (immutable).",
+        ClaudeReviewSpec,
+        ClaudeReviewStatus,
+    )
+    return crd("ClaudeReview", "creview", schema, REVIEW_COLUMNS, {"status": {}})
+
+
+def message_crd() -> dict[str, Any]:
+    """The ClaudeMessage CRD, with a status subresource."""
+    schema = openapi_schema(
+        "A message for one slot of a ClaudePool, or for all but the sender (immutable).",
+        ClaudeMessageSpec,
+        ClaudeMessageStatus,
+    )
+    return crd("ClaudeMessage", "cmsg", schema, MESSAGE_COLUMNS, {"status": {}})
+
+
 class _Dumper(yaml.SafeDumper):
     """Block style, multi-line strings (descriptions) as literal blocks, no anchors."""
 
@@ -162,7 +217,12 @@ def render(obj: dict[str, Any]) -> str:
 
 def generate() -> dict[str, str]:
     """File name -> YAML text of every CRD."""
-    return {"claudepools.yaml": render(pool_crd()), "claudetasks.yaml": render(task_crd())}
+    return {
+        "claudepools.yaml": render(pool_crd()),
+        "claudetasks.yaml": render(task_crd()),
+        "claudereviews.yaml": render(review_crd()),
+        "claudemessages.yaml": render(message_crd()),
+    }
 
 
 def default_out() -> Path:

@@ -162,30 +162,15 @@ class Auto(SpecModel):
     spec.routerPrompt, which wins over the built-in one. The hints are appended to it."""
 
 
-REVIEW_NOT_BUILT = (
-    "spec.review.required: review gates are not built yet (a later version of the operator"
-    " runs them); remove spec.review or set required to false"
-)
-
-
 class Review(SpecModel):
-    """A review gate: a finished result waits for approve or reject (seed 6.1). Not built
-    yet: `required: true` is refused at admission until a later version runs it."""
-
-    model_config = ConfigDict(
-        json_schema_extra=validations(
-            cel("!has(self.required) || !self.required", REVIEW_NOT_BUILT)
-        )
-    )
+    """A review gate: a finished result waits for approve or reject (seed 6.1): a person
+    creates a ClaudeReview naming the task."""
 
     required: bool = False
-    """Hold the result for review before the task succeeds (not built yet: must be false)."""
+    """Hold a successful result in phase AwaitingReview until a ClaudeReview decides."""
     max_rejections: Annotated[int, Field(ge=1, le=MAX_REJECTIONS)] = 3
     """Rejections after which the task fails (so it re-runs at most maxRejections-1 times);
     1 to 20."""
-
-    @model_validator(mode="after")
-    def _not_built(self) -> Review:
-        if self.required:
-            raise ValueError(REVIEW_NOT_BUILT)
-        return self
+    resume_session: bool = True
+    """A re-run after a rejection resumes the rejected run's Claude session (on the same
+    slot), so the model keeps its context; false starts a fresh session."""

@@ -28,8 +28,8 @@ class TaskPhase(StrEnum):
     """Cannot be admitted yet (Admitted=False: pool missing or suspended, budget)."""
     RUNNING = "Running"
     """A slot, or a composite's children, work on it."""
-    REVIEW = "Review"
-    """A result waits for approve or reject."""
+    AWAITING_REVIEW = "AwaitingReview"
+    """A result waits for approve or reject (Reviewed=False, reason AwaitingReview)."""
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     CANCELLED = "Cancelled"
@@ -38,25 +38,33 @@ class TaskPhase(StrEnum):
 FINISHED_PHASES = frozenset({TaskPhase.SUCCEEDED, TaskPhase.FAILED, TaskPhase.CANCELLED})
 
 # First True condition wins; terminal conditions first, so a finished task never looks live.
-_PRECEDENCE: tuple[tuple[TaskConditionType, TaskPhase], ...] = (
+_TERMINAL: tuple[tuple[TaskConditionType, TaskPhase], ...] = (
     (TaskConditionType.CANCELLED, TaskPhase.CANCELLED),
     (TaskConditionType.FAILED, TaskPhase.FAILED),
     (TaskConditionType.SUCCEEDED, TaskPhase.SUCCEEDED),
-    (TaskConditionType.REVIEW_REQUIRED, TaskPhase.REVIEW),
-    (TaskConditionType.RUNNING, TaskPhase.RUNNING),
 )
 
 
 def derive_phase(conditions: Sequence[Condition]) -> TaskPhase:
     """The phase that the conditions describe.
 
-    Cancelled > Failed > Succeeded > Review > Running (the first that is True), then
-    Waiting when Admitted is False for a reason other than WaitingForSlot, else Pending
-    (queued for a slot, or not yet admitted).
+    Cancelled > Failed > Succeeded (the first that is True), then AwaitingReview when
+    Reviewed is False with reason AwaitingReview, then Running when True, then Waiting when
+    Admitted is False for a reason other than WaitingForSlot, else Pending (queued for a
+    slot, or not yet admitted).
     """
-    for condition_type, phase in _PRECEDENCE:
+    for condition_type, phase in _TERMINAL:
         if is_true(conditions, condition_type):
             return phase
+    reviewed = get_condition(conditions, TaskConditionType.REVIEWED)
+    if (
+        reviewed is not None
+        and reviewed.status == ConditionStatus.FALSE
+        and reviewed.reason == TaskReason.AWAITING_REVIEW
+    ):
+        return TaskPhase.AWAITING_REVIEW
+    if is_true(conditions, TaskConditionType.RUNNING):
+        return TaskPhase.RUNNING
     admitted = get_condition(conditions, TaskConditionType.ADMITTED)
     if (
         admitted is not None

@@ -17,6 +17,7 @@ from claude_pool.api.common import (
     API_VERSION,
     CONFIG_KEY,
     ENV_NAME,
+    MAX_CONTEXT_CHARS,
     MAX_CONTEXT_ENTRIES,
     MAX_LIST_ITEMS,
     MAX_MAP_ENTRIES,
@@ -36,6 +37,7 @@ from claude_pool.api.common import (
     validations,
 )
 from claude_pool.api.conditions import Conditions
+from claude_pool.api.identities import Identity, PoolReview
 from claude_pool.api.money import Microdollars
 
 RESERVED_LABEL_PREFIX = "claudepool.io/"
@@ -290,6 +292,17 @@ class Workspace(SpecModel):
     """Which tasks share a working tree: none, slot, task or chain."""
 
 
+CONTEXT_KEYS_MESSAGE = "spec.context keys must be 1 to 253 characters"
+CONTEXT_SIZE_MESSAGE = (
+    f"spec.context is too large: keys and values together must be at most"
+    f" {MAX_CONTEXT_CHARS} characters (it goes into every task's system prompt)"
+)
+_CONTEXT_RULES = validations(
+    cel("self.all(k, size(k) >= 1 && size(k) <= 253)", CONTEXT_KEYS_MESSAGE),
+    cel(f"self.map(k, size(k) + size(self[k])).sum() <= {MAX_CONTEXT_CHARS}", CONTEXT_SIZE_MESSAGE),
+)
+
+
 class ClaudePoolSpec(SpecModel):
     """The desired state of a ClaudePool."""
 
@@ -317,12 +330,19 @@ class ClaudePoolSpec(SpecModel):
     context: (
         Annotated[
             dict[str, Annotated[str, Field(max_length=MAX_MESSAGE_LENGTH)]],
-            Field(max_length=MAX_CONTEXT_ENTRIES),
+            Field(max_length=MAX_CONTEXT_ENTRIES, json_schema_extra=_CONTEXT_RULES),
         ]
         | None
     ) = None
-    """Key/value pairs added to every task's system prompt (the seed's shared context); at
-    most 64 entries, each value up to 4096 characters."""
+    """Key/value pairs added to every task's system prompt (the seed's shared context): at
+    most 64 entries, each value up to 4096 characters, keys 1-253 characters, keys and values
+    together at most MAX_CONTEXT_CHARS (32768). A change applies to tasks dispatched after
+    it, never to a running one; a task's status.contextRevision says which revision it ran
+    with."""
+    identity: Identity | None = None
+    """The slots' identity line in the system prompt (seed: name, role, description)."""
+    review: PoolReview = Field(default_factory=PoolReview)
+    """How reviews of this pool's tasks are checked (four-eyes)."""
     suspend: bool = False
     """Dispatch nothing new; running tasks finish (the seed's drain)."""
     supervision: Supervision = Field(default_factory=Supervision)
@@ -342,6 +362,16 @@ class ClaudePoolSpec(SpecModel):
         if self.workspace is not None:
             raise ValueError(f"spec.workspace {NOT_BUILT_YET}")
         return self
+
+    @field_validator("context")
+    @classmethod
+    def _bounded_context(cls, context: dict[str, str] | None) -> dict[str, str] | None:
+        entries = (context or {}).items()
+        if any(not 1 <= len(key) <= 253 for key, _ in entries):
+            raise ValueError(CONTEXT_KEYS_MESSAGE)
+        if sum(len(key) + len(value) for key, value in entries) > MAX_CONTEXT_CHARS:
+            raise ValueError(CONTEXT_SIZE_MESSAGE)
+        return context
 
 
 class QueueStatus(StatusModel):

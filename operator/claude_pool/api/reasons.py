@@ -108,14 +108,15 @@ class TaskReason(StrEnum):
     RETRYING = "Retrying"
     """Running=False: the slot was lost; the task is queued for another attempt."""
     FINISHED = "Finished"
-    """Running=False: the work ended (see Succeeded, Failed, ReviewRequired)."""
-    # ReviewRequired
+    """Running=False: the work ended (see Succeeded, Failed, Reviewed)."""
+    # Reviewed
     AWAITING_REVIEW = "AwaitingReview"
-    """ReviewRequired=True: approve or reject the result."""
+    """Reviewed=False: the result waits for a ClaudeReview (approve or reject)."""
     APPROVED = "Approved"
-    """ReviewRequired=False: a reviewer approved the result."""
+    """Reviewed=True: a reviewer approved the result (Succeeded follows)."""
     REJECTED = "Rejected"
-    """ReviewRequired=False: a reviewer rejected the result; the task runs again."""
+    """Reviewed=False: a reviewer rejected the result; the task runs again with the feedback
+    (or, at spec.review.maxRejections, fails with reason Rejected)."""
     # Succeeded
     COMPLETED = "Completed"
     """Succeeded=True."""

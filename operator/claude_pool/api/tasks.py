@@ -21,7 +21,7 @@ from claude_pool.api.common import (
     MAX_CHAIN_STEPS,
     MAX_CHILDREN,
     MAX_FANOUT,
-    MAX_MESSAGE_LENGTH,
+    MAX_MESSAGES_PER_START,
     MAX_PRIORITY,
     MAX_REJECTIONS,
     MAX_TIMEOUT_SECONDS,
@@ -35,6 +35,7 @@ from claude_pool.api.common import (
     SpecModel,
     StatusModel,
     Timestamp,
+    UserName,
     cel,
     validations,
 )
@@ -44,6 +45,7 @@ from claude_pool.api.modes import Auto, Chain, FanOut, Review, RoutePreference, 
 from claude_pool.api.money import Microdollars
 from claude_pool.api.phases import TaskPhase
 from claude_pool.api.results import TaskResult
+from claude_pool.api.reviews import MAX_FEEDBACK_LENGTH, ReviewDecision
 
 MODE_FIELDS = ("prompt", "promptFrom", "fanOut", "chain", "auto")
 _ONE_MODE = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in MODE_FIELDS) + " == 1"
@@ -53,6 +55,14 @@ ONE_MODE_MESSAGE = (
 PROMPT_FROM_NOT_WIRED = (
     "spec.promptFrom is not run by this operator version yet; put the prompt in spec.prompt"
     " (up to 64 KiB)"
+)
+REVIEW_OF_COMPOSITES = (
+    "spec.review.required is not run for fan-out, chain or auto tasks by this operator version"
+    " yet (composite tasks do not run here yet); review a single-prompt task (spec.prompt)"
+)
+_REVIEWED_SINGLE = (
+    "!has(self.review) || !has(self.review.required) || !self.review.required"
+    " || has(self.prompt) || has(self.promptFrom)"
 )
 _SAME_MODE = " && ".join(f"has(self.{f}) == has(oldSelf.{f})" for f in MODE_FIELDS)
 
@@ -118,6 +128,7 @@ class ClaudeTaskSpec(SpecModel):
                 " spec.chain and spec.auto cannot be added or removed",
             ),
             cel("!has(self.promptFrom)", PROMPT_FROM_NOT_WIRED),
+            cel(_REVIEWED_SINGLE, REVIEW_OF_COMPOSITES),
             cel(
                 "has(self.config) == has(oldSelf.config)"
                 " && has(self.review) == has(oldSelf.review)",
@@ -166,6 +177,9 @@ class ClaudeTaskSpec(SpecModel):
         modes = (self.prompt, self.prompt_from, self.fan_out, self.chain, self.auto)
         if sum(mode is not None for mode in modes) != 1:
             raise ValueError(ONE_MODE_MESSAGE)
+        composite = self.fan_out is not None or self.chain is not None or self.auto is not None
+        if composite and self.review is not None and self.review.required:
+            raise ValueError(REVIEW_OF_COMPOSITES)
         return self
 
 
@@ -207,23 +221,19 @@ class ReviewState(StrEnum):
     """The last result was rejected (the task re-runs, or failed after maxRejections)."""
 
 
-class ReviewAction(StrEnum):
-    """A reviewer's decision."""
-
-    APPROVE = "approve"
-    REJECT = "reject"
-
-
 class ReviewEntry(StatusModel):
-    """One review decision."""
+    """One review decision, copied from the ClaudeReview that made it."""
 
-    action: ReviewAction
-    feedback: Annotated[str, Field(max_length=MAX_MESSAGE_LENGTH)] = ""
-    """Why (for rejections: added to the prompt of the next run)."""
-    reviewer: Identifier
-    """Who decided (the authenticated user name)."""
+    decision: ReviewDecision
+    """approve or reject."""
+    reviewer: UserName
+    """Who decided: the user the API server authenticated when the ClaudeReview was created."""
     time: Timestamp
-    """When."""
+    """When the operator applied the decision."""
+    feedback: Annotated[str, Field(max_length=MAX_FEEDBACK_LENGTH)] = ""
+    """Why (for rejections: added to the prompt of the next run)."""
+    review: Name | None = None
+    """The ClaudeReview object."""
 
 
 class ReviewStatus(StatusModel):
@@ -231,6 +241,15 @@ class ReviewStatus(StatusModel):
 
     state: ReviewState | None = None
     rejections: Annotated[int, Field(ge=0, le=MAX_REJECTIONS)] = 0
+    """Rejections so far."""
+    awaiting_since: Timestamp | None = None
+    """When the current result started waiting: older ClaudeReviews do not decide it."""
+    resume_session_id: Identifier | None = None
+    """The rejected run's Claude session, resumed by the re-run (spec.review.resumeSession)."""
+    resume_slot: Name | None = None
+    """The slot pod that holds that session (a session can be resumed only there)."""
+    resume_slot_uid: Annotated[str, Field(max_length=128)] | None = None
+    """The uid of that pod: a replaced pod no longer has the session."""
     history: Annotated[list[ReviewEntry], Field(max_length=MAX_REJECTIONS + 1)] = Field(
         default_factory=list
     )
@@ -249,7 +268,7 @@ class ClaudeTaskStatus(StatusModel):
     route: RoutePreference | None = None
     """The route an auto task took (details in routing)."""
     conditions: Conditions = Field(default_factory=list)
-    """Admitted, Running, ReviewRequired, Succeeded, Failed, Cancelled."""
+    """Admitted, Running, Reviewed, Succeeded, Failed, Cancelled."""
     slot: Name | None = None
     """The slot pod running (or that last ran) the task."""
     slot_uid: Annotated[str, Field(max_length=128)] | None = None
@@ -277,6 +296,12 @@ class ClaudeTaskStatus(StatusModel):
     """Live numbers while running."""
     review: ReviewStatus | None = None
     """Review gate state."""
+    context_revision: Annotated[str, Field(max_length=64)] | None = None
+    """The revision of the pool's spec.context the last run started with."""
+    messages: Annotated[list[Name], Field(max_length=MAX_MESSAGES_PER_START)] = Field(
+        default_factory=list
+    )
+    """ClaudeMessages prepended to the last run's prompt (recorded with its assignment)."""
     cost_microdollars: Microdollars = 0
     """Total cost, children and retries included."""
     cost: Annotated[str, Field(max_length=32)] | None = None

@@ -5,7 +5,10 @@ The kopf event handlers (`controllers.handlers`) call `upsert_*`/`delete_*`; the
 and wakes that pool's worker, which reads snapshots from here. A pool whose body does not
 parse is kept in `invalid_pools` with the error (the operator reports it with a Warning
 Event). Finished tasks are kept as small records (no spec, no result) so that thousands of
-them cost little memory. Nothing here writes to the API.
+them cost little memory, except tasks with a review gate (their review history decides
+whether a late ClaudeReview was applied). ClaudeReviews belong to the pool of the task they
+name (the first pool of the namespace while that task is unknown); ClaudeMessages to the
+pool they name. Nothing here writes to the API.
 """
 
 from __future__ import annotations
@@ -19,17 +22,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from claude_pool.api.common import API_VERSION
+from claude_pool.api.common import API_VERSION, CREATED_BY_ANNOTATION, ObjectMeta
 from claude_pool.api.composites import (
     PARENT_UID_LABEL,
     PREFERRED_SLOT_ANNOTATION,
     RESUME_SESSION_ANNOTATION,
 )
+from claude_pool.api.messages import ClaudeMessage
 from claude_pool.api.phases import TaskPhase, derive_phase, is_finished
 from claude_pool.api.pools import ClaudePool
+from claude_pool.api.reviews import ClaudeReview
 from claude_pool.api.tasks import ClaudeTask, ClaudeTaskSpec, ClaudeTaskStatus, TaskMode, task_mode
 from claude_pool.slots.pods import DRAINING_ANNOTATION, POOL_LABEL, slot_index
 from claude_pool.workflows.children import ChildView
+from claude_pool.workflows.review import is_decided
 
 PoolKey = tuple[str, str]
 
@@ -59,6 +65,8 @@ class TaskView:
     """None once finished (memory)."""
     invalid: str | None = None
     """Why the body could not be parsed (the task then fails with that reason)."""
+    created_by: str | None = None
+    """The annotation claudepool.io/created-by (the creator the API server authenticated)."""
     parent_uid: str | None = None
     """The composite task that owns this child task (its `claudepool.io/parent-uid` label)."""
     child: ChildView | None = None
@@ -83,6 +91,21 @@ class TaskView:
     @property
     def key(self) -> PoolKey:
         return (self.namespace, self.pool)
+
+    def as_task(self) -> ClaudeTask | None:
+        """The task as the api model (None once finished without a review gate)."""
+        if self.spec is None or self.status is None:
+            return None
+        annotations = {CREATED_BY_ANNOTATION: self.created_by} if self.created_by else {}
+        meta = ObjectMeta(
+            name=self.name,
+            namespace=self.namespace,
+            uid=self.uid,
+            generation=self.generation,
+            resource_version=self.resource_version,
+            annotations=annotations,
+        )
+        return ClaudeTask(metadata=meta, spec=self.spec, status=self.status)
 
     def owner(self) -> dict[str, str]:
         """The task as an ownerReference's identity (owner references carry no namespace)."""
@@ -161,7 +184,7 @@ def task_view(body: Mapping[str, Any]) -> TaskView:
         )
     status = task.status
     phase = derive_phase(status.conditions)
-    done = is_finished(phase)
+    done = is_finished(phase) and task.spec.review is None  # reviewed: kept whole
     annotations = task.metadata.annotations
     result = status.result
     return TaskView(
@@ -174,6 +197,7 @@ def task_view(body: Mapping[str, Any]) -> TaskView:
         mode=task_mode(task.spec),
         phase=phase,
         cancel=task.spec.cancel,
+        created_by=task.metadata.annotations.get(CREATED_BY_ANNOTATION),
         slot=status.slot,
         slot_uid=status.slot_uid,
         attempts=status.attempts,
@@ -235,6 +259,12 @@ class ClusterState:
         cancelled by the pool worker; garbage collection deletes them too)."""
         self.first_seen: dict[str, float] = {}
         """When (time.monotonic) this process first saw each task: dispatch latency's start."""
+        self.task_names: dict[tuple[str, str], str] = {}
+        """Task uids by namespace and name (the last one seen under that name)."""
+        self.reviews: dict[str, dict[str, ClaudeReview]] = defaultdict(dict)
+        """Undecided ClaudeReviews by namespace and name (decided ones are not kept)."""
+        self.messages: dict[PoolKey, dict[str, ClaudeMessage]] = defaultdict(dict)
+        """ClaudeMessages by the pool they name, then by name."""
 
     def _changed(self, key: PoolKey) -> None:
         for listener in self.listeners:
@@ -281,6 +311,7 @@ class ClusterState:
             self.tasks_by_pool[old.key].discard(view.uid)
         self.tasks[view.uid] = view
         self.tasks_by_pool[view.key].add(view.uid)
+        self.task_names[(view.namespace, view.name)] = view.uid
         if view.parent_uid:
             self.children[view.parent_uid].add(view.uid)
         self._changed(view.key)
@@ -291,6 +322,8 @@ class ClusterState:
         self.first_seen.pop(uid, None)
         if view is not None:
             self.tasks_by_pool[view.key].discard(uid)
+            if self.task_names.get((view.namespace, view.name)) == uid:
+                del self.task_names[(view.namespace, view.name)]
             if view.parent_uid:
                 self.children[view.parent_uid].discard(uid)
             if self.children.get(uid):
@@ -308,6 +341,57 @@ class ClusterState:
         if view is not None:
             self.pods[(view.namespace, view.pool)].pop(view.name, None)
             self._changed((view.namespace, view.pool))
+
+    def task_named(self, namespace: str, name: str) -> TaskView | None:
+        """The task of that name (the last seen, if a name was reused)."""
+        uid = self.task_names.get((namespace, name))
+        return None if uid is None else self.tasks.get(uid)
+
+    def review_pool(self, review: ClaudeReview) -> PoolKey:
+        """The pool whose worker applies `review`: its task's, else the namespace's first."""
+        namespace = review.metadata.namespace or ""
+        task = self.task_named(namespace, review.spec.task_ref.name)
+        if task is not None:
+            return task.key
+        pools = sorted(key for key in self.pools if key[0] == namespace)
+        return pools[0] if pools else (namespace, "")
+
+    def upsert_review(self, body: Mapping[str, Any]) -> None:
+        """Store an undecided ClaudeReview (one that does not parse is ignored: the CRD
+        checked it); a decided one is dropped: it is only an audit record now."""
+        try:
+            review = ClaudeReview.model_validate(dict(body))
+        except ValidationError:
+            return
+        namespace = review.metadata.namespace or ""
+        if is_decided(review):
+            self.reviews[namespace].pop(review.metadata.name, None)
+            return
+        self.reviews[namespace][review.metadata.name] = review
+        self._changed(self.review_pool(review))
+
+    def delete_review(self, namespace: str, name: str) -> None:
+        self.reviews[namespace].pop(name, None)
+
+    def pool_reviews(self, key: PoolKey) -> list[ClaudeReview]:
+        """The reviews the worker of `key` applies."""
+        return [r for r in self.reviews.get(key[0], {}).values() if self.review_pool(r) == key]
+
+    def upsert_message(self, body: Mapping[str, Any]) -> None:
+        """Store a ClaudeMessage (one that does not parse is ignored: the CRD checked it)."""
+        try:
+            message = ClaudeMessage.model_validate(dict(body))
+        except ValidationError:
+            return
+        key = (message.metadata.namespace or "", message.spec.pool_ref.name)
+        self.messages[key][message.metadata.name] = message
+        self._changed(key)
+
+    def delete_message(self, namespace: str, name: str, pool: str) -> None:
+        self.messages[(namespace, pool)].pop(name, None)
+
+    def pool_messages(self, key: PoolKey) -> list[ClaudeMessage]:
+        return list(self.messages.get(key, {}).values())
 
     def pool_tasks(self, key: PoolKey) -> list[TaskView]:
         return [self.tasks[uid] for uid in self.tasks_by_pool.get(key, ()) if uid in self.tasks]

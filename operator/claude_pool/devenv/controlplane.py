@@ -109,6 +109,7 @@ class ControlPlane:
     server: str = ""
     etcd_url: str = ""
     _owns_workdir: bool = False
+    _ca: CertificateAuthority | None = None
 
     @classmethod
     def create(
@@ -176,6 +177,17 @@ class ControlPlane:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self._owns_workdir = False
 
+    def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig for another user: a client certificate with CN = user and O = groups
+        (the apiserver authenticates it as that user; RBAC decides what it may do)."""
+        if self._ca is None:
+            raise RuntimeError("the control plane is not started")
+        stem = "user-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in user)
+        cert, key = self._ca.issue(user, orgs=groups, client=True).write(self.pki, stem)
+        path = self.workdir / f"{stem}.kubeconfig"
+        write_kubeconfig(path, server=self.server, ca=self.pki / "ca.crt", cert=cert, key=key)
+        return path
+
     def pids(self) -> dict[str, int]:
         return {c.name: c.proc.pid for c in self.components}
 
@@ -183,6 +195,7 @@ class ControlPlane:
     def _write_pki(self) -> None:
         self.pki.mkdir(exist_ok=True)
         ca = CertificateAuthority(dt.datetime.now(dt.UTC))
+        self._ca = ca
         ca.pair.write(self.pki, "ca")
         ca.issue(
             "kube-apiserver",

@@ -223,6 +223,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     api = _api_client(cp.kubeconfig)
     stack.callback(api.close)
     clusterinit.install_crds(api)
+    clusterinit.install_admission(api)
     kubeconfig = state / "kubeconfig"
     shutil.copyfile(cp.kubeconfig, kubeconfig)
     kubeconfig.chmod(0o600)

@@ -27,6 +27,8 @@ from claude_pool.api.common import GROUP, VERSION
 
 POOLS = "claudepools"
 TASKS = "claudetasks"
+REVIEWS = "claudereviews"
+MESSAGES = "claudemessages"
 MERGE = "application/merge-patch+json"
 _CORE = {"Pod": "pods", "Secret": "secrets", "ServiceAccount": "serviceaccounts",
          "ConfigMap": "configmaps", "Event": "events"}  # fmt: skip

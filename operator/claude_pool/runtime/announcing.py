@@ -41,6 +41,10 @@ class EventReason(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     CANCELLED = "Cancelled"
+    AWAITING_REVIEW = "AwaitingReview"
+    """A successful run's result waits for a ClaudeReview."""
+    REJECTED = "Rejected"
+    """A ClaudeReview rejected the result: the task runs again with the feedback."""
 
 
 class Announcer:

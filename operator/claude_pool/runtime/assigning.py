@@ -5,7 +5,11 @@ each assignment is written with the task's resourceVersion as a precondition bef
 is told (a conflict means the task changed: the next cycle decides again), then the run is
 started. Tasks that cannot start get one condition write saying why (budget, suspend,
 credentials). Only leaves run (composite tasks are the composing step's); a chain step gets
-the slot of the step before when it is free. The cycle's writes are issued concurrently.
+the slot of the step before when it is free. The cycle's writes are issued concurrently. The
+assignment write also records what the start carries (`workflows.starting.plan_start`: the slot's
+messages in `status.messages`, the context revision in `status.contextRevision`); the
+messages' deliveries are written after it (`runtime.mailbox`). A review re-run that resumes
+its rejected session may only run on the slot pod holding it (fresh if that pod is gone).
 """
 
 from __future__ import annotations
@@ -16,20 +20,25 @@ import logging
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
+from claude_pool.api.messages import ClaudeMessage
 from claude_pool.api.pools import ClaudePool
 from claude_pool.api.reasons import TaskReason
 from claude_pool.api.tasks import TaskMode
 from claude_pool.budget.ledger import Ledger
 from claude_pool.controllers.state import ClusterState, PodView, TaskView
+from claude_pool.kube.client import Kube
 from claude_pool.runtime import metrics
 from claude_pool.runtime.announcing import Announcer
+from claude_pool.runtime.mailbox import carriers, write_deliveries
 from claude_pool.runtime.runs import RunTable
 from claude_pool.runtime.spending import reservation
-from claude_pool.runtime.starting import start_run
+from claude_pool.runtime.starting import resumed_session, start_run
 from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.scheduling.dispatching import QueuedTask, Verdict, schedule
 from claude_pool.slots.planning import SlotState, SlotView
 from claude_pool.status import tasks as transitions
+from claude_pool.workflows.messages import claimed
+from claude_pool.workflows.starting import plan_start
 
 log = logging.getLogger("claude_pool.worker")
 
@@ -48,6 +57,8 @@ async def dispatch(
     runs: RunTable,
     writer: StatusWriter,
     announcer: Announcer,
+    messages: list[ClaudeMessage] | None = None,
+    kube: Kube | None = None,
 ) -> int:
     """One dispatch pass; returns how many tasks were assigned."""
     queued = [
@@ -63,17 +74,30 @@ async def dispatch(
     queued = [t for t in queued if t.mode is TaskMode.SINGLE]  # composites: composing.py
     if not queued or token is None:
         return 0
-    items = [
-        QueuedTask(t.uid, t.name, t.priority, t.created, reservation(pool, t), t.preferred_slot)
-        for t in queued
-    ]
     idle = [v.name for v in views if v.state is SlotState.IDLE]
     by_uid = {t.uid: t for t in queued}
     pods = {p.name: p for p in state.pool_pods((pool.metadata.namespace or "", pool.metadata.name))}
+    items = [
+        QueuedTask(
+            t.uid,
+            t.name,
+            t.priority,
+            t.created,
+            reservation(pool, t),
+            preferred_slot=t.preferred_slot,
+            only_slot=_resume_slot(t, pods),
+        )
+        for t in queued
+    ]
+    carried = carriers(tasks, pool.metadata.name)
+    delivered: list[tuple[str, int, str]] = []
 
     async def assign(task: TaskView, pod: PodView, message: str, reserved: int) -> bool:
         """Record the assignment (only if the task is unchanged), then start the run."""
         assert task.status is not None
+        model = task.as_task()
+        assert model is not None
+        plan = plan_start(pool, model, pod.index, messages or [], claimed(carried, pod.index))
         patch = transitions.assigned(
             task.status,
             slot=pod.name,
@@ -82,11 +106,13 @@ async def dispatch(
             generation=task.generation,
             now=now,
         )
+        patch.update(plan.status_fields())
         run = runs.add(task.uid, pod, task.attempts + 1, reserved)  # holds the slot
         view = await writer.assign_task(task, patch)
         if view is None:
             runs.drop(task.uid)  # changed or deleted since we looked: the next cycle decides
             return False
+        delivered.extend((name, pod.index, task.name) for name in plan.messages)
         start_run(
             pool,
             view,
@@ -125,9 +151,23 @@ async def dispatch(
     results = await asyncio.gather(*writes, return_exceptions=True)
     for error in (r for r in results if isinstance(r, BaseException)):
         log.warning("pool %s/%s: dispatch write failed: %s", *_key(pool), error)
+    if delivered and kube is not None:
+        await write_deliveries(_key(pool), delivered, now, kube=kube, state=state)
     assigned = sum(1 for r in results if r is True)
     metrics.DISPATCHED.labels(*_key(pool)).inc(assigned)
     return assigned
+
+
+def _resume_slot(task: TaskView, pods: Mapping[str, PodView]) -> str | None:
+    """The slot a review re-run must run on to resume its session (None: any slot)."""
+    model = task.as_task()
+    target = model.status.review if model is not None else None
+    if target is None or target.resume_slot is None:
+        return None
+    pod = pods.get(target.resume_slot)
+    if pod is None or pod.terminating or resumed_session(task, pod) is None:
+        return None  # the pod is gone or replaced: a fresh session on any slot
+    return pod.name
 
 
 def _key(pool: ClaudePool) -> tuple[str, str]:

@@ -5,7 +5,9 @@ from the run table and adds their costs to the spend book (keys `<uid>/<attempt>
 already in the ring adds nothing). The worker then writes the pool's status (forced: that
 write is the commit), and only then `record` writes each task's result (long output whole
 in an owned ConfigMap), posts an Event and tells the slot to drop the result; a successful
-run's CLI session is remembered for its slot pod (sessionPolicy resumeSlot). A crash
+run's CLI session is remembered for its slot pod (sessionPolicy resumeSlot), and a successful
+run of a task with a review gate is held in AwaitingReview (`workflows.review.gate_result`)
+instead of Succeeded. A crash
 between the two writes leaves the result on the slot: collected again, it counts nothing
 twice. A run that ended because its slot went away is retried instead.
 """
@@ -36,6 +38,7 @@ from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.runtime.taskrun import Finished, Lost, NotStarted
 from claude_pool.slots import outputs
 from claude_pool.status import tasks as transitions
+from claude_pool.workflows.review import gate_result
 
 log = logging.getLogger("claude_pool.worker")
 SESSION = re.compile(SESSION_ID_PATTERN)
@@ -154,6 +157,9 @@ async def _finish(
         generation=task.generation,
         now=now,
     )
+    model = task.as_task()
+    if model is not None:
+        patch = gate_result(model, patch, now)  # a reviewed success waits: AwaitingReview
     await writer.patch_task(task, patch)
     phase = EventReason(patch["phase"])
     announcer.event(
@@ -163,6 +169,8 @@ async def _finish(
 
 def _finish_message(phase: EventReason, result: AgentResult) -> str:
     cost = f"cost {result.cost_microdollars} microdollars, {result.turns} turns"
+    if phase is EventReason.AWAITING_REVIEW:
+        return f"the result awaits review: create a ClaudeReview to approve or reject ({cost})"
     if phase is EventReason.FAILED and result.failure is not None:
         return f"{result.failure.reason}: {result.failure.message[:300]} ({cost})"
     return f"{phase.value.lower()} ({cost})"

@@ -2,7 +2,10 @@
 
 Shared by the dispatch step (a new assignment) and the supervising step (a task assigned
 before this process started). Resolves the pool defaults and task overrides into the
-agent's request, and hands the run to the run table, whose `follow` reads it to its end: the
+agent's request, adds what the task's start carries (`start_plan`: the review feedback, the
+messages its assignment recorded in `status.messages`, the slot's identity line, and the
+rejected run's session when the task is a review re-run on the slot that holds it), and
+hands the run to the run table, whose `follow` reads it to its end: the
 first report of the agent counts the dispatch latency and posts the Event Started, progress
 reports are written at most once per interval.
 """
@@ -18,7 +21,36 @@ from claude_pool.runtime.runs import Run, RunTable, base_url
 from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.runtime.taskrun import Target
 from claude_pool.status import tasks as transitions
+from claude_pool.workflows.identity import context_revision, identity_line
+from claude_pool.workflows.messages import prepend_messages
 from claude_pool.workflows.resolving import resolve_request
+from claude_pool.workflows.review import resume_target, run_prompt
+from claude_pool.workflows.starting import StartPlan, with_start
+
+
+def start_plan(pool: ClaudePool, task: TaskView, pod: PodView, state: ClusterState) -> StartPlan:
+    """The start of `task` on `pod` as its assignment recorded it: the prompt with the latest
+    rejection feedback and the messages named in `status.messages` (in that order)."""
+    assert task.spec is not None
+    assert task.status is not None
+    prompt = run_prompt(task.spec.prompt or "", task.spec.review, task.status.review)
+    by_name = {m.metadata.name: m for m in state.pool_messages((task.namespace, task.pool))}
+    carried = [by_name[name] for name in task.status.messages if name in by_name]
+    return StartPlan(
+        prompt=prepend_messages(prompt, carried),
+        identity=identity_line(pool.spec, pod.index),
+        context_revision=context_revision(pool.spec.context),
+        messages=tuple(m.metadata.name for m in carried),
+    )
+
+
+def resumed_session(task: TaskView, pod: PodView) -> str | None:
+    """The rejected run's session when `task` re-runs on the slot pod that holds it."""
+    model = task.as_task()
+    target = resume_target(model) if model is not None else None
+    if target is None or target.slot != pod.name:
+        return None
+    return target.session_id if target.slot_uid in (None, pod.uid) else None
 
 
 def start_run(
@@ -49,9 +81,13 @@ def start_run(
         slot_session=session,
         budget_cap=run.reservation if pool.spec.budget.limit_microdollars else None,
     )
-    if task.resume_session and pod.name == task.preferred_slot:
+    request = with_start(request, start_plan(pool, task, pod, state))
+    resumed = resumed_session(task, pod)
+    if resumed is None and task.resume_session and pod.name == task.preferred_slot:
         # a chain step on the slot of the step before: continue that step's session
-        request = request.model_copy(update={"resume_session_id": task.resume_session})
+        resumed = task.resume_session
+    if resumed is not None:
+        request = request.model_copy(update={"resume_session_id": resumed})
 
     async def started() -> None:
         metrics.observe_dispatch_latency(key, state.first_seen.get(task.uid))

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Mapping
 
+from claude_pool.api.phases import TaskPhase
 from claude_pool.api.pools import ClaudePool
 from claude_pool.api.reasons import TaskReason
 from claude_pool.api.tasks import ClaudeTaskStatus
@@ -48,8 +49,8 @@ async def supervise(
 
     live = {t.uid: t for t in tasks if not t.finished}
     for task in live.values():
-        if task.slot is None or task.uid in runs:
-            continue
+        if task.slot is None or task.uid in runs or task.phase is TaskPhase.AWAITING_REVIEW:
+            continue  # (a result awaiting review keeps its slot's name for the re-run)
         # assigned before (an operator restart): re-attach, or the slot is gone
         pod = pods.get(task.slot)
         if pod is None or pod.uid != task.slot_uid or pod.terminating or not pod.ip:

@@ -12,11 +12,13 @@ Started by `runtime.operator` per ClaudePool and woken by watch events (or every
 - `composer` (`runtime.composing.Composer`): whole outputs of finished children, read once.
 Each cycle calls the steps in order, each in its own module and given what it needs:
 1. `support.ensure`: support objects and credentials;
-2. `recording.collect`, a forced pool status write (the cost commit), `recording.record`;
+2. `recording.collect`, a forced pool status write (the cost commit), `recording.record`,
+   then `reviewing.apply`: ClaudeReviews applied to tasks awaiting review;
 3. `supervising.supervise`, then `sweeping.OrphanSweep.sweep`;
 3b. `composing.Composer.compose`: composite tasks reconciled through their child tasks;
 4. `scaling.scale`: the scale plan;
-5. `assigning.dispatch`: the queue onto idle slots;
+5. `messaging.tend` (recipients of new ClaudeMessages, the bound, unrecorded deliveries),
+   then `assigning.dispatch`: the queue onto idle slots (with the slots' messages);
 6. `reporting.report`: the pool's status, written when it changed.
 """
 
@@ -35,8 +37,10 @@ from claude_pool.runtime.announcing import Announcer
 from claude_pool.runtime.assigning import dispatch
 from claude_pool.runtime.clock import SYSTEM_CLOCK, Clock
 from claude_pool.runtime.composing import Composer
+from claude_pool.runtime.messaging import tend
 from claude_pool.runtime.recording import collect, record
 from claude_pool.runtime.reporting import report
+from claude_pool.runtime.reviewing import apply as apply_reviews
 from claude_pool.runtime.runs import RunTable
 from claude_pool.runtime.scaling import scale
 from claude_pool.runtime.settings import Settings
@@ -143,6 +147,19 @@ class PoolWorker:
             clock=self.clock,
             output_limit=self.settings.output_status_limit,
         )
+        await apply_reviews(
+            pool,
+            self.state.pool_tasks(self.key),
+            self.state.pool_reviews(self.key),
+            pods,
+            now,
+            token=token,
+            slots=self.slots,
+            kube=self.kube,
+            state=self.state,
+            writer=writer,
+            announcer=announcer,
+        )
         tasks = self.state.pool_tasks(self.key)
         await supervise(
             pool,
@@ -171,6 +188,8 @@ class PoolWorker:
             settings=self.settings,
         )
         views = self._views(pods)
+        messages = self.state.pool_messages(self.key)
+        await tend(pool, tasks, messages, now, kube=self.kube, state=self.state)
         await dispatch(
             pool,
             tasks,
@@ -184,6 +203,8 @@ class PoolWorker:
             runs=runs,
             writer=writer,
             announcer=announcer,
+            messages=self.state.pool_messages(self.key),
+            kube=self.kube,
         )
         await self._report(pool, views, tasks, now, force=False)  # commits wrote already
         metrics.observe_pool(self.key, views, tasks, len(runs))

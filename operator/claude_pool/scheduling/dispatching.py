@@ -44,6 +44,9 @@ class QueuedTask:
     reservation: int
     preferred_slot: str | None = None
     """The slot this task should get when it is idle (a chain step: the step before's)."""
+    only_slot: str | None = None
+    """The one slot the task may run on (a review re-run resuming the session that slot's
+    volume holds); it waits while that slot is busy."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ def schedule(
     """A decision for every queued task (assignments reserve money as they go)."""
     decisions: list[Decision] = []
     slots = list(idle_slots)
-    preferred = {t.preferred_slot for t in tasks if t.preferred_slot}
+    preferred = {s for t in tasks for s in (t.preferred_slot, t.only_slot) if s}
     for task in queue_order(tasks):
         if suspended:
             decisions.append(
@@ -85,10 +88,14 @@ def schedule(
                 Decision(task, Verdict.WAIT_FOR_BUDGET, None, _WAIT_REASON[admission], message)
             )
             continue
+        if task.only_slot is not None and task.only_slot not in slots:
+            message = f"waits for slot {task.only_slot}, which holds the session it resumes"
+            decisions.append(Decision(task, Verdict.WAIT_FOR_SLOT, message=message))
+            continue
         if not slots:
             decisions.append(Decision(task, Verdict.WAIT_FOR_SLOT, message="all slots are busy"))
             continue
-        slot = _pick(task, slots, preferred)
+        slot = task.only_slot or _pick(task, slots, preferred)
         slots.remove(slot)
         ledger = ledger.reserve(task.reservation)
         decisions.append(Decision(task, Verdict.ASSIGN, slot, message=message))

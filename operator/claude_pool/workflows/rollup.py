@@ -113,7 +113,7 @@ def summarise(children: Mapping[str, ChildView]) -> ChildrenSummary:
     return ChildrenSummary(
         total=len(phases),
         pending=count(TaskPhase.PENDING, TaskPhase.WAITING),
-        running=count(TaskPhase.RUNNING, TaskPhase.REVIEW),
+        running=count(TaskPhase.RUNNING, TaskPhase.AWAITING_REVIEW),
         succeeded=count(TaskPhase.SUCCEEDED),
         failed=count(TaskPhase.FAILED),
         cancelled=count(TaskPhase.CANCELLED),
