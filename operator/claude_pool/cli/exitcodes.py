@@ -73,6 +73,6 @@ def code_for_phase(phase: TaskPhase) -> ExitCode:
         return ExitCode.TASK_FAILED
     if phase == TaskPhase.CANCELLED:
         return ExitCode.CANCELLED
-    if phase in (TaskPhase.SUCCEEDED, TaskPhase.REVIEW):
+    if phase in (TaskPhase.SUCCEEDED, TaskPhase.AWAITING_REVIEW):
         return ExitCode.OK
     return ExitCode.NOT_FINISHED

@@ -72,7 +72,7 @@ def status_reply(summary: PoolSummary) -> dict[str, Any]:
         "running_tasks": summary.running,
         "pending_tasks": summary.pending,
         "waiting_tasks": summary.waiting,
-        "pending_review_tasks": tasks.get("Review", 0),
+        "pending_review_tasks": tasks.get("AwaitingReview", 0),
         "completed_tasks": tasks.get("Succeeded", 0),
         "failed_tasks": tasks.get("Failed", 0),
         "cancelled_tasks": tasks.get("Cancelled", 0),

@@ -36,7 +36,7 @@ TASKS = "claudetasks"
 AGENT_CONTAINER = "agent"
 DEFAULT_TIMEOUT = 600.0
 """Default bound of run/wait, in seconds."""
-RESULT_PHASES = FINISHED_PHASES | {TaskPhase.REVIEW}
+RESULT_PHASES = FINISHED_PHASES | {TaskPhase.AWAITING_REVIEW}
 """Phases in which a task's result is final (or held for review)."""
 
 TaskCallback = Callable[[ClaudeTask], None]
