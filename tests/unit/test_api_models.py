@@ -437,6 +437,8 @@ def test_a_pool_ttl_default_is_bounded_like_the_task_ttl() -> None:
     )
     with pytest.raises(ValidationError, match="ttlSecondsAfterFinished"):
         ClaudePoolSpec.model_validate({"ttlSecondsAfterFinished": -1})
+
+
 def test_every_example_task_and_pool_parses_with_the_models() -> None:
     examples = Path(__file__).resolve().parents[2] / "examples"
     parsed = []

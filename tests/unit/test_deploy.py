@@ -27,7 +27,8 @@ CRDS = ROOT / "crds"
 OPERATOR_ACCESS: dict[tuple[str, str], set[str]] = {
     # kopf watches (list, watch); Kube.get_custom (get); kopf's finalizer/annotation upkeep (patch)
     ("claudepool.io", "claudepools"): {"get", "list", "watch", "patch"},
-    ("claudepool.io", "claudetasks"): {"get", "list", "watch", "patch"},
+    # Kube.delete_custom (ttlSecondsAfterFinished)
+    ("claudepool.io", "claudetasks"): {"get", "list", "watch", "patch", "delete"},
     # Kube.patch_status
     ("claudepool.io", "claudepools/status"): {"patch"},
     ("claudepool.io", "claudetasks/status"): {"patch"},

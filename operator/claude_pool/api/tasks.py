@@ -50,10 +50,6 @@ _ONE_MODE = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in MODE_FIELDS) + " == 1
 ONE_MODE_MESSAGE = (
     "exactly one of spec.prompt, spec.promptFrom, spec.fanOut, spec.chain or spec.auto must be set"
 )
-PROMPT_FROM_NOT_WIRED = (
-    "spec.promptFrom is not run by this operator version yet; put the prompt in spec.prompt"
-    " (up to 64 KiB)"
-)
 _SAME_MODE = " && ".join(f"has(self.{f}) == has(oldSelf.{f})" for f in MODE_FIELDS)
 
 
@@ -117,7 +113,6 @@ class ClaudeTaskSpec(SpecModel):
                 "the task mode is immutable: spec.prompt, spec.promptFrom, spec.fanOut,"
                 " spec.chain and spec.auto cannot be added or removed",
             ),
-            cel("!has(self.promptFrom)", PROMPT_FROM_NOT_WIRED),
             cel(
                 "has(self.config) == has(oldSelf.config)"
                 " && has(self.review) == has(oldSelf.review)",

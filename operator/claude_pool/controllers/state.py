@@ -10,6 +10,7 @@ them cost little memory. Nothing here writes to the API.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -52,6 +53,10 @@ class TaskView:
     """None once finished (memory)."""
     invalid: str | None = None
     """Why the body could not be parsed (the task then fails with that reason)."""
+    finished_at: dt.datetime | None = None
+    """When it finished (status.completionTime, else its last condition's transition)."""
+    ttl_seconds: int | None = None
+    """Its spec.ttlSecondsAfterFinished (kept once finished: the TTL step needs it)."""
 
     @property
     def finished(self) -> bool:
@@ -150,7 +155,15 @@ def task_view(body: Mapping[str, Any]) -> TaskView:
         cost=status.cost_microdollars,
         spec=None if done else task.spec,
         status=None if done else status,
+        finished_at=_finished_at(status) if done else None,
+        ttl_seconds=task.spec.ttl_seconds_after_finished,
     )
+
+
+def _finished_at(status: ClaudeTaskStatus) -> dt.datetime | None:
+    if status.completion_time is not None:
+        return status.completion_time
+    return max((c.last_transition_time for c in status.conditions), default=None)
 
 
 def _phase_of(raw_status: Mapping[str, Any]) -> TaskPhase:

@@ -4,7 +4,8 @@ Called by `runtime.worker` every cycle. `scheduling.dispatching.schedule` (pure)
 each assignment is written with the task's resourceVersion as a precondition before the slot
 is told (a conflict means the task changed: the next cycle decides again), then the run is
 started. Tasks that cannot start get one condition write saying why (budget, suspend,
-credentials, unsupported mode). The cycle's writes are issued concurrently.
+credentials, unsupported mode, a spec.promptFrom key that cannot be read: the prompt is read
+here, `runtime.promptreading`). The cycle's writes are issued concurrently.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from claude_pool.api.reasons import TaskReason
 from claude_pool.api.tasks import TaskMode
 from claude_pool.budget.ledger import Ledger
 from claude_pool.controllers.state import ClusterState, PodView, TaskView
+from claude_pool.kube.client import Kube
 from claude_pool.runtime import metrics
 from claude_pool.runtime.announcing import Announcer
+from claude_pool.runtime.logs import task_fields
+from claude_pool.runtime.promptreading import read_prompt, read_prompts
 from claude_pool.runtime.runs import RunTable
 from claude_pool.runtime.spending import reservation
 from claude_pool.runtime.starting import start_run
@@ -47,6 +51,7 @@ async def dispatch(
     runs: RunTable,
     writer: StatusWriter,
     announcer: Announcer,
+    kube: Kube,
 ) -> int:
     """One dispatch pass; returns how many tasks were assigned."""
     queued = [
@@ -68,20 +73,30 @@ async def dispatch(
             "single-prompt tasks (spec.prompt) are",
             task.generation,
             now,
+            mode=task.mode,
         )
         if patch is not None:
             await writer.patch_task(task, patch)
     queued = [t for t in queued if t.mode is TaskMode.SINGLE]
     if not queued or token is None:
         return 0
-    items = [QueuedTask(t.uid, t.name, t.priority, t.created, reservation(pool, t)) for t in queued]
     idle = [v.name for v in views if v.state is SlotState.IDLE]
+    prompts = await read_prompts(queued, len(idle), now, kube=kube, writer=writer)
+    queued = [t for t in queued if t.uid not in prompts.waiting]
+    items = [QueuedTask(t.uid, t.name, t.priority, t.created, reservation(pool, t)) for t in queued]
     by_uid = {t.uid: t for t in queued}
     pods = {p.name: p for p in state.pool_pods((pool.metadata.namespace or "", pool.metadata.name))}
 
     async def assign(task: TaskView, pod: PodView, message: str, reserved: int) -> bool:
         """Record the assignment (only if the task is unchanged), then start the run."""
         assert task.status is not None
+        assert task.spec is not None
+        prompt = prompts.read.get(task.uid)
+        if task.spec.prompt_from is not None and prompt is None:
+            outcome = await read_prompt(task, kube)  # not read before: tasks ahead waited
+            if outcome.prompt is None:
+                return False  # the next cycle reads it again, and says why it waits
+            prompt = outcome.prompt
         patch = transitions.assigned(
             task.status,
             slot=pod.name,
@@ -107,6 +122,13 @@ async def dispatch(
             runs=runs,
             writer=writer,
             announcer=announcer,
+            prompt=prompt,
+        )
+        log.info(
+            "task dispatched",
+            extra=task_fields(
+                task.namespace, task.pool, task.name, task.uid, pod.name, attempt=run.attempt
+            ),
         )
         return True
 

@@ -9,16 +9,23 @@ reports are written at most once per interval.
 
 from __future__ import annotations
 
+import logging
+
 from claude_pool.api.agent import ProgressEvent
 from claude_pool.api.pools import ClaudePool
 from claude_pool.controllers.state import ClusterState, PodView, PoolKey, TaskView
 from claude_pool.runtime import metrics
 from claude_pool.runtime.announcing import Announcer, EventReason
+from claude_pool.runtime.logs import task_fields
 from claude_pool.runtime.runs import Run, RunTable, base_url
 from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.runtime.taskrun import Target
 from claude_pool.status import tasks as transitions
 from claude_pool.workflows.resolving import resolve_request
+
+log = logging.getLogger("claude_pool.worker")
+UNREAD_PROMPT = "(spec.promptFrom, not read)"
+"""Stands in for a promptFrom prompt not read (re-attach): resolves the model, never sent."""
 
 
 def start_run(
@@ -34,24 +41,32 @@ def start_run(
     runs: RunTable,
     writer: StatusWriter,
     announcer: Announcer,
+    prompt: str | None = None,
 ) -> None:
     """Follow `run` of `task` on `pod`: start it, or (`attach`) find it on the slot.
 
     `session` is the CLI session the pod's last successful run left (resumed when the
-    task's sessionPolicy is resumeSlot)."""
+    task's sessionPolicy is resumeSlot). `prompt` is the one read from spec.promptFrom at
+    dispatch; a re-attached promptFrom task has none, so if its slot never got it, it is
+    not started here but retried (and read again at its next dispatch)."""
     assert task.spec is not None
     key: PoolKey = (task.namespace, task.pool)
+    text = prompt or task.spec.prompt
     request = resolve_request(
         pool,
-        task.spec.prompt or "",
+        text or UNREAD_PROMPT,
         task.spec.config,
         timeout_seconds=task.spec.timeout_seconds,
         slot_session=session,
         budget_cap=run.reservation if pool.spec.budget.limit_microdollars else None,
+        aliases=runs.aliases,
     )
+    run.request = request
+    fields = task_fields(task.namespace, task.pool, task.name, task.uid, pod.name)
 
     async def started() -> None:
         metrics.observe_dispatch_latency(key, state.first_seen.get(task.uid))
+        log.info("task started", extra={**fields, "attempt": run.attempt})
         announcer.event(task.involved(), EventReason.STARTED, f"running on slot {pod.name}")
 
     async def progress(event: ProgressEvent) -> None:
@@ -65,7 +80,7 @@ def start_run(
     runs.follow(
         run,
         Target(base_url(pod), token),
-        request,
+        request if text else None,
         attach=attach,
         on_started=started,
         on_progress=progress,
