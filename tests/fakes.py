@@ -176,6 +176,8 @@ class FakeKube:
         if key in self.objects:
             raise Conflict(409, f"{kind} {meta['name']} exists")
         self._write(Write("create", plural, meta["name"], body))
+        if kind == "Pod":  # each incarnation of a pod name has its own uid, as in a cluster
+            body = {**body, "metadata": {"uid": f"uid-{meta['name']}-{self._version}", **meta}}
         stored = self.add(plural, body)
         if kind == "Secret":
             self.secrets[(key[1], key[2])] = dict(body.get("data") or {})

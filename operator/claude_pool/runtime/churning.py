@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from claude_pool.controllers.state import PodView
 from claude_pool.slots.churn import ChurnVerdict, SlotLife, judge, recent
 
+UNSEEN_GRACE = dt.timedelta(seconds=5)
+"""A pod this worker created that the watch has not shown in this long is counted as lost."""
+
 
 @dataclass
 class _Pod:
@@ -35,6 +38,8 @@ class ChurnWatch:
         self._pods: dict[str, _Pod] = {}
         """slot pod name -> its current incarnation (one pod per name at a time)."""
         self._lives: tuple[SlotLife, ...] = ()
+        self._unseen = 0
+        """Pods this worker created that the watch has not shown yet: maybe lost already."""
         self.verdict: ChurnVerdict | None = None
         """The last verdict that refused a create (None: creates are allowed)."""
         self.announced = False
@@ -53,8 +58,8 @@ class ChurnWatch:
             pod = pods.get(name)
             if pod is not None and pod.uid == known.uid:
                 known.seen = True
-            elif pod is not None or known.seen:  # replaced, or seen before and gone now
-                self._lost(known, now)
+            elif pod is not None or known.seen or now - known.born > UNSEEN_GRACE:
+                self._lost(known, now)  # replaced, gone, or never shown by the watch
                 del self._pods[name]
         for pod in pods.values():
             gone = pod.phase == "Failed" or pod.terminating
@@ -65,14 +70,16 @@ class ChurnWatch:
             elif not gone and current is None:
                 self._pods[pod.name] = _Pod(pod.uid, now, seen=True)
         self._lives = recent(self._lives, now)
+        self._unseen = sum(1 for n, p in self._pods.items() if not p.seen and n not in pods)
 
     def _lost(self, pod: _Pod, now: dt.datetime) -> None:
         self._lives = (*self._lives, SlotLife(created=pod.born, lost=now))
 
     def allowance(self, wanted: int, now: dt.datetime) -> int:
         """How many of `wanted` pod creates may happen now: at most as many as short lives
-        are left under the limit, so creates and losses cannot outrun it."""
-        counted = len(recent(self._lives, now))
+        are left under the limit (pods created and not seen yet count as maybe lost), so
+        creates and losses cannot outrun it."""
+        counted = len(recent(self._lives, now)) + self._unseen
         verdict = judge(self._lives, now, self.limit)
         if verdict.allowed:
             self.verdict, self.announced = None, False
