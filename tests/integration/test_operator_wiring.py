@@ -31,7 +31,7 @@ HAIKU = "claude-haiku-4-5-20251001"
 def tuned(env: Env, kubeconfig: Path, tmp_path: Path) -> Iterator[Env]:
     """`env` with an operator whose churn bound is CHURN_LIMIT and whose logs are JSON."""
     env.operator.stop()
-    env.operator = operator_process(
+    tuned = operator_process(
         kubeconfig,
         env.namespace,
         tmp_path / "operator-json.log",
@@ -40,7 +40,11 @@ def tuned(env: Env, kubeconfig: Path, tmp_path: Path) -> Iterator[Env]:
         slot_churn_per_minute=str(CHURN_LIMIT),
         log_format="json",
     ).start()
-    yield env
+    env.operator = tuned
+    try:
+        yield env
+    finally:
+        tuned.stop()
 
 
 def condition(body: dict[str, Any], kind: str) -> dict[str, Any] | None:
