@@ -77,8 +77,12 @@ def test_a_pod_storm_stays_under_the_churn_bound_for_a_minute(tuned: Env) -> Non
     before = writes(env, "create", "pod")
     assert before == 2
     deleted: set[str] = set()
+    degraded: list[dict[str, Any]] = []
     end = time.monotonic() + 60
     while time.monotonic() < end:  # a hostile controller deletes every slot pod at once
+        found = condition(env.pool(), "Degraded")
+        if found is not None and found["status"] == "True":
+            degraded.append(found)
         for pod in env.slot_pods():
             if pod.metadata.deletion_timestamp is None and pod.metadata.uid not in deleted:
                 deleted.add(pod.metadata.uid)
@@ -97,9 +101,10 @@ def test_a_pod_storm_stays_under_the_churn_bound_for_a_minute(tuned: Env) -> Non
     # pods alive at the end (one per slot)
     assert creates <= CHURN_LIMIT + 2, f"{creates} pod creates in 60 s"
     assert len(deleted) >= CHURN_LIMIT, "the storm did not happen"
-    degraded = condition(env.pool(), "Degraded")
-    assert degraded is not None
-    assert (degraded["status"], degraded["reason"]) == ("True", "SlotChurn"), degraded
+    # Degraded while creates are held back (it clears once the oldest loss is a minute old)
+    assert degraded, "the pool never showed Degraded=True"
+    assert {c["reason"] for c in degraded} == {"SlotChurn"}
+    assert "CLAUDE_POOL_SLOT_CHURN_PER_MINUTE" in degraded[0]["message"]
     warnings = events(env, "pool", "SlotChurn")
     assert warnings, "no SlotChurn event"
     assert warnings[0].type == "Warning"
@@ -196,20 +201,20 @@ def test_a_queued_task_shows_pending_and_its_mode_and_prompt_tasks_pay_nothing_e
 
 @pytest.mark.timeout(180)
 def test_finished_tasks_are_deleted_after_their_ttl_and_pool_spend_stays(env: Env) -> None:
-    env.create_pool(slots=2, ttlSecondsAfterFinished=6)
+    env.create_pool(slots=2, ttlSecondsAfterFinished=10)
     env.wait_ready_slots(2)
-    env.create_task("own", prompt="own [[fake in=100 out=20]]", ttlSecondsAfterFinished=1)
+    env.create_task("own", prompt="own [[fake in=100 out=20]]", ttlSecondsAfterFinished=3)
     env.create_task("default", prompt="default [[fake in=100 out=20]]")
     own = env.wait_phase("own")
     default = env.wait_phase("default")
     cost = own["status"]["costMicrodollars"] + default["status"]["costMicrodollars"]
-    wait_gone(lambda: env.task("own"), timeout=10, what="task own deleted after 1 s")
-    # completionTime is to the second: the 6 s TTL has not run out 5 s after it
+    wait_gone(lambda: env.task("own"), timeout=15, what="task own deleted after 3 s")
+    # completionTime is to the second: the 10 s TTL has not run out 8.5 s after it
     completed = dt.datetime.fromisoformat(default["status"]["completionTime"])
-    while dt.datetime.now(dt.UTC) < completed + dt.timedelta(seconds=4.5):
+    while dt.datetime.now(dt.UTC) < completed + dt.timedelta(seconds=8.5):
         assert env.task("default")["status"]["phase"] == "Succeeded"
         time.sleep(0.2)
-    wait_gone(lambda: env.task("default"), timeout=20, what="task default deleted after 6 s")
+    wait_gone(lambda: env.task("default"), timeout=20, what="task default deleted after 10 s")
     assert env.pool()["status"]["budget"]["spentMicrodollars"] == cost
 
 
