@@ -78,6 +78,8 @@ class FakeKube:
         self.state = state
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+        self.config: dict[tuple[str, str, str, str], str] = {}
+        """(kind, namespace, name, key) -> value: what read_config_key finds (promptFrom)."""
         self.writes: list[Write] = []
         self.events: list[dict[str, Any]] = []
         self.fail: Callable[[Write], Exception | None] = lambda _: None
@@ -153,6 +155,23 @@ class FakeKube:
             raise NotFound(404, f"{plural} {name} not found")
         return copy.deepcopy(obj)
 
+    async def delete_custom(
+        self, plural: str, namespace: str, name: str, *, uid: str | None = None
+    ) -> None:
+        obj = self.objects.get((plural, namespace, name))
+        if obj is None:
+            raise NotFound(404, f"{plural} {name} not found")
+        if uid is not None and obj["metadata"]["uid"] != uid:
+            raise Conflict(409, f"{plural} {name}: uid precondition failed")
+        self._write(Write("delete", plural, name))
+        del self.objects[(plural, namespace, name)]
+        if plural == TASKS:
+            self.state.delete_task(obj["metadata"]["uid"])
+
+    async def read_config_key(self, kind: str, namespace: str, name: str, key: str) -> bytes | None:
+        value = self.config.get((kind, namespace, name, key))
+        return None if value is None else value.encode()
+
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         kind = body["kind"]
         meta = body["metadata"]
@@ -161,6 +180,8 @@ class FakeKube:
         if key in self.objects:
             raise Conflict(409, f"{kind} {meta['name']} exists")
         self._write(Write("create", plural, meta["name"], body))
+        if kind == "Pod":  # each incarnation of a pod name has its own uid, as in a cluster
+            body = {**body, "metadata": {"uid": f"uid-{meta['name']}-{self._version}", **meta}}
         stored = self.add(plural, body)
         if kind == "Secret":
             self.secrets[(key[1], key[2])] = dict(body.get("data") or {})

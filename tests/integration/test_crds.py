@@ -337,12 +337,6 @@ INVALID: list[Any] = [
     ),
     pytest.param(
         "task",
-        {"prompt": None, "prompt_from": {"configMapKeyRef": {"name": "p", "key": "prompt"}}},
-        "spec.promptFrom is not run by this operator version yet",
-        id="promptFrom-not-wired",
-    ),
-    pytest.param(
-        "task",
         {
             "prompt": None,
             "prompt_from": {

@@ -27,8 +27,9 @@ CRDS = ROOT / "crds"
 OPERATOR_ACCESS: dict[tuple[str, str], set[str]] = {
     # kopf watches (list, watch); Kube.get_custom (get); kopf's finalizer/annotation upkeep (patch)
     ("claudepool.io", "claudepools"): {"get", "list", "watch", "patch"},
-    # Kube.create_custom (a composite's children), Kube.patch_custom (their spec.cancel)
-    ("claudepool.io", "claudetasks"): {"get", "list", "watch", "patch", "create"},
+    # Kube.create_custom (a composite's children), Kube.patch_custom (their spec.cancel),
+    # Kube.delete_custom (ttlSecondsAfterFinished)
+    ("claudepool.io", "claudetasks"): {"get", "list", "watch", "patch", "create", "delete"},
     # Kube.patch_status
     ("claudepool.io", "claudepools/status"): {"patch"},
     ("claudepool.io", "claudetasks/status"): {"patch"},

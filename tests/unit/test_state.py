@@ -85,6 +85,8 @@ def test_a_finished_childs_view_is_dropped_once_its_parent_has_finished() -> Non
     state.upsert_task({**parent, "status": FAILED})
     assert state.tasks["uid-f-0"].child is None
     assert state.upsert_task(child).child is None
+
+
 SUCCEEDED = {
     "conditions": [
         {

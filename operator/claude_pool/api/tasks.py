@@ -52,13 +52,9 @@ _ONE_MODE = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in MODE_FIELDS) + " == 1
 ONE_MODE_MESSAGE = (
     "exactly one of spec.prompt, spec.promptFrom, spec.fanOut, spec.chain or spec.auto must be set"
 )
-PROMPT_FROM_NOT_WIRED = (
-    "spec.promptFrom is not run by this operator version yet; put the prompt in spec.prompt"
-    " (up to 64 KiB)"
-)
 REVIEW_OF_COMPOSITES = (
     "spec.review.required is not run for fan-out, chain or auto tasks by this operator version"
-    " yet (composite tasks do not run here yet); review a single-prompt task (spec.prompt)"
+    " yet; review a single-prompt task (spec.prompt or spec.promptFrom)"
 )
 _REVIEWED_SINGLE = (
     "!has(self.review) || !has(self.review.required) || !self.review.required"
@@ -127,7 +123,6 @@ class ClaudeTaskSpec(SpecModel):
                 "the task mode is immutable: spec.prompt, spec.promptFrom, spec.fanOut,"
                 " spec.chain and spec.auto cannot be added or removed",
             ),
-            cel("!has(self.promptFrom)", PROMPT_FROM_NOT_WIRED),
             cel(_REVIEWED_SINGLE, REVIEW_OF_COMPOSITES),
             cel(
                 "has(self.config) == has(oldSelf.config)"

@@ -14,6 +14,7 @@ pool they name. Nothing here writes to the API.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -78,6 +79,10 @@ class TaskView:
     """A chain step's slot of the step before (`claudepool.io/preferred-slot`)."""
     resume_session: str | None = None
     """A chain step's session to resume on that slot (`claudepool.io/resume-session`)."""
+    finished_at: dt.datetime | None = None
+    """When it finished (status.completionTime, else its last condition's transition)."""
+    ttl_seconds: int | None = None
+    """Its spec.ttlSecondsAfterFinished (kept once finished: the TTL step needs it)."""
 
     @property
     def finished(self) -> bool:
@@ -204,7 +209,15 @@ def task_view(body: Mapping[str, Any]) -> TaskView:
         cost=status.cost_microdollars,
         spec=None if done else task.spec,
         status=None if done else status,
+        finished_at=_finished_at(status) if done else None,
+        ttl_seconds=task.spec.ttl_seconds_after_finished,
     )
+
+
+def _finished_at(status: ClaudeTaskStatus) -> dt.datetime | None:
+    if status.completion_time is not None:
+        return status.completion_time
+    return max((c.last_transition_time for c in status.conditions), default=None)
 
 
 def _phase_of(raw_status: Mapping[str, Any]) -> TaskPhase:

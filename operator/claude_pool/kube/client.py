@@ -153,6 +153,23 @@ class Kube:
         self._count("patch", plural)
         return await self.request("PATCH", custom_path(plural, namespace, name), patch)
 
+    async def delete_custom(
+        self, plural: str, namespace: str, name: str, *, uid: str | None = None
+    ) -> None:
+        """Delete a custom object (background propagation: its owned objects follow); with
+        `uid`, only that incarnation (a re-created object of the same name is kept)."""
+        self._count("delete", plural)
+        options: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "propagationPolicy": "Background",
+        }
+        if uid:
+            options["preconditions"] = {"uid": uid}
+        await self.request(
+            "DELETE", custom_path(plural, namespace, name), options, "application/json"
+        )
+
     # core objects
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create a core/v1 Pod, Secret, ServiceAccount, ConfigMap or Event."""

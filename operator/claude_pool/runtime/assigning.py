@@ -4,12 +4,14 @@ Called by `runtime.worker` every cycle. `scheduling.dispatching.schedule` (pure)
 each assignment is written with the task's resourceVersion as a precondition before the slot
 is told (a conflict means the task changed: the next cycle decides again), then the run is
 started. Tasks that cannot start get one condition write saying why (budget, suspend,
-credentials). Only leaves run (composite tasks are the composing step's); a chain step gets
-the slot of the step before when it is free. The cycle's writes are issued concurrently. The
-assignment write also records what the start carries (`workflows.starting.plan_start`: the slot's
-messages in `status.messages`, the context revision in `status.contextRevision`); the
-messages' deliveries are written after it (`runtime.mailbox`). A review re-run that resumes
-its rejected session may only run on the slot pod holding it (fresh if that pod is gone).
+credentials, a spec.promptFrom key that cannot be read: the prompt is read here,
+`runtime.promptreading`). Only leaves run (composite tasks are the composing step's); a
+chain step gets the slot of the step before when it is free. The cycle's writes are issued
+concurrently. The assignment write also records what the start carries
+(`workflows.starting.plan_start`: the slot's messages in `status.messages`, the context
+revision in `status.contextRevision`); the messages' deliveries are written after it
+(`runtime.mailbox`). A review re-run that resumes its rejected session may only run on the
+slot pod holding it (fresh if that pod is gone).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from claude_pool.controllers.state import ClusterState, PodView, TaskView
 from claude_pool.kube.client import Kube
 from claude_pool.runtime import metrics
 from claude_pool.runtime.announcing import Announcer
+from claude_pool.runtime.logs import task_fields
 from claude_pool.runtime.mailbox import carriers, write_deliveries
+from claude_pool.runtime.promptreading import read_prompt, read_prompts
 from claude_pool.runtime.runs import RunTable
 from claude_pool.runtime.spending import reservation
 from claude_pool.runtime.starting import resumed_session, start_run
@@ -58,7 +62,7 @@ async def dispatch(
     writer: StatusWriter,
     announcer: Announcer,
     messages: list[ClaudeMessage] | None = None,
-    kube: Kube | None = None,
+    kube: Kube,
 ) -> int:
     """One dispatch pass; returns how many tasks were assigned."""
     queued = [
@@ -75,6 +79,8 @@ async def dispatch(
     if not queued or token is None:
         return 0
     idle = [v.name for v in views if v.state is SlotState.IDLE]
+    prompts = await read_prompts(queued, len(idle), now, kube=kube, writer=writer)
+    queued = [t for t in queued if t.uid not in prompts.waiting]
     by_uid = {t.uid: t for t in queued}
     pods = {p.name: p for p in state.pool_pods((pool.metadata.namespace or "", pool.metadata.name))}
     items = [
@@ -95,6 +101,13 @@ async def dispatch(
     async def assign(task: TaskView, pod: PodView, message: str, reserved: int) -> bool:
         """Record the assignment (only if the task is unchanged), then start the run."""
         assert task.status is not None
+        assert task.spec is not None
+        prompt = prompts.read.get(task.uid)
+        if task.spec.prompt_from is not None and prompt is None:
+            outcome = await read_prompt(task, kube)  # not read before: tasks ahead waited
+            if outcome.prompt is None:
+                return False  # the next cycle reads it again, and says why it waits
+            prompt = outcome.prompt
         model = task.as_task()
         assert model is not None
         plan = plan_start(pool, model, pod.index, messages or [], claimed(carried, pod.index))
@@ -125,6 +138,13 @@ async def dispatch(
             runs=runs,
             writer=writer,
             announcer=announcer,
+            prompt=prompt,
+        )
+        log.info(
+            "task dispatched",
+            extra=task_fields(
+                task.namespace, task.pool, task.name, task.uid, pod.name, attempt=run.attempt
+            ),
         )
         return True
 
@@ -151,7 +171,7 @@ async def dispatch(
     results = await asyncio.gather(*writes, return_exceptions=True)
     for error in (r for r in results if isinstance(r, BaseException)):
         log.warning("pool %s/%s: dispatch write failed: %s", *_key(pool), error)
-    if delivered and kube is not None:
+    if delivered:
         await write_deliveries(_key(pool), delivered, now, kube=kube, state=state)
     assigned = sum(1 for r in results if r is True)
     metrics.DISPATCHED.labels(*_key(pool)).inc(assigned)

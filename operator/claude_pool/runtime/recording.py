@@ -4,10 +4,13 @@ Called by `runtime.worker`. `collect` takes the outcomes that arrived since the 
 from the run table and adds their costs to the spend book (keys `<uid>/<attempt>`; a key
 already in the ring adds nothing). The worker then writes the pool's status (forced: that
 write is the commit), and only then `record` writes each task's result (long output whole
-in an owned ConfigMap), posts an Event and tells the slot to drop the result; a successful
-run's CLI session is remembered for its slot pod (sessionPolicy resumeSlot), and a successful
-run of a task with a review gate is held in AwaitingReview (`workflows.review.gate_result`)
-instead of Succeeded. A crash
+in an owned ConfigMap) with the requested and resolved model and the tool uses the CLI denied
+(`workflows.reporting.run_report`: a Warning Event and the ModelMismatch condition when
+another model answered, a Warning Event PermissionDenied for denials), logs the end at info,
+posts an Event and tells the slot to drop the result; a successful run's CLI session is
+remembered for its slot pod (sessionPolicy resumeSlot), and a successful run of a task with
+a review gate is held in AwaitingReview (`workflows.review.gate_result`) instead of
+Succeeded. A crash
 between the two writes leaves the result on the slot: collected again, it counts nothing
 twice. A run that ended because its slot went away is retried instead.
 """
@@ -21,23 +24,29 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from claude_pool.api.agent import SESSION_ID_PATTERN, AgentResult
+from claude_pool.api.common import plural
 from claude_pool.api.failures import FailureReason
+from claude_pool.api.money import format_dollars
 from claude_pool.api.pools import ClaudePool
+from claude_pool.api.reasons import TaskReason
 from claude_pool.controllers.state import PodView, TaskView
 from claude_pool.kube.client import Conflict, Kube
 from claude_pool.runtime import metrics
 from claude_pool.runtime.announcing import Announcer, EventReason
 from claude_pool.runtime.clock import Clock
+from claude_pool.runtime.logs import task_fields
 from claude_pool.runtime.retrying import retry_or_fail
-from claude_pool.runtime.runs import Completion, RunTable, base_url
+from claude_pool.runtime.runs import Completion, Run, RunTable, base_url
 from claude_pool.runtime.slotbook import SlotBook
 from claude_pool.runtime.spending import SpendBook
 from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.runtime.taskrun import Finished, Lost, NotStarted
 from claude_pool.slots import outputs
 from claude_pool.status import tasks as transitions
+from claude_pool.workflows.reporting import RunReport, run_report
 from claude_pool.workflows.review import gate_result
 
 log = logging.getLogger("claude_pool.worker")
@@ -110,7 +119,9 @@ async def record(
                         extra_cost=result.cost_microdollars,
                     )
                 else:
-                    await _finish(task, result, now, kube, writer, announcer, output_limit)
+                    await _finish(
+                        pool, task, run, result, now, kube, writer, announcer, output_limit
+                    )
             if pod is not None and pod.ip and token:
                 announcer.acknowledge(base_url(pod), token, run.uid)
         elif isinstance(outcome, Lost | NotStarted) and task is not None and live:
@@ -134,7 +145,9 @@ def _interrupted(result: AgentResult, pod: PodView | None) -> str | None:
 
 
 async def _finish(
+    pool: ClaudePool,
     task: TaskView,
+    run: Run,
     result: AgentResult,
     now: dt.datetime,
     kube: Kube,
@@ -143,6 +156,11 @@ async def _finish(
     output_limit: int,
 ) -> None:
     assert task.status is not None
+    report = None
+    if run.request is not None and task.spec is not None:
+        config = task.spec.config
+        requested = (config.model if config else None) or pool.spec.claude.model
+        report = run_report(requested, run.request, result)
     cm_name = outputs.output_config_map_name(task.name)
     output, whole = transitions.output_fields(result.output, output_limit, cm_name)
     if whole:
@@ -156,19 +174,54 @@ async def _finish(
         cancelled=task.cancel,
         generation=task.generation,
         now=now,
+        extra=report.result_fields if report else None,
+        model_check=_check(report),
     )
     model = task.as_task()
     if model is not None:
         patch = gate_result(model, patch, now)  # a reviewed success waits: AwaitingReview
     await writer.patch_task(task, patch)
     phase = EventReason(patch["phase"])
+    log.info(
+        "task finished",
+        extra=task_fields(
+            task.namespace,
+            task.pool,
+            task.name,
+            task.uid,
+            run.slot,
+            reason=_reason(patch),
+            cost=format_dollars(result.cost_microdollars),
+            attempt=run.attempt,
+        ),
+    )
     announcer.event(
         task.involved(), phase, _finish_message(phase, result), warning=phase is EventReason.FAILED
     )
+    if report is not None and report.mismatch_event:
+        announcer.event(
+            task.involved(), EventReason.MODEL_MISMATCH, report.mismatch_event, warning=True
+        )
+    if report is not None and report.denial_event:
+        announcer.event(
+            task.involved(), EventReason.PERMISSION_DENIED, report.denial_event, warning=True
+        )
+
+
+def _check(report: RunReport | None) -> tuple[bool, TaskReason, str] | None:
+    check = None if report is None else report.model_check
+    return None if check is None else (check.mismatch, check.reason, check.message)
+
+
+def _reason(patch: dict[str, Any]) -> str:
+    """The reason of the terminal condition just set (for the log line)."""
+    kinds = ("Succeeded", "Failed", "Cancelled")
+    found = (c for c in patch.get("conditions") or [] if c["type"] in kinds)
+    return next((str(c["reason"]) for c in found if c["status"] == "True"), "")
 
 
 def _finish_message(phase: EventReason, result: AgentResult) -> str:
-    cost = f"cost {result.cost_microdollars} microdollars, {result.turns} turns"
+    cost = f"cost {result.cost_microdollars} microdollars, {plural(result.turns, 'turn')}"
     if phase is EventReason.AWAITING_REVIEW:
         return f"the result awaits review: create a ClaudeReview to approve or reject ({cost})"
     if phase is EventReason.FAILED and result.failure is not None:

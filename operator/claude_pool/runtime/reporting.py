@@ -13,6 +13,7 @@ import datetime as dt
 
 from claude_pool.api.phases import TaskPhase
 from claude_pool.api.pools import ClaudePool
+from claude_pool.api.reasons import PoolReason
 from claude_pool.controllers.state import TaskView
 from claude_pool.runtime.slotbook import SlotBook
 from claude_pool.runtime.spending import SpendBook
@@ -34,8 +35,10 @@ async def report(
     credentials_problem: str | None,
     writer: StatusWriter,
     force: bool,
+    churn: str | None = None,
 ) -> None:
-    """Render the pool's status and let the writer write it (at once when `force`)."""
+    """Render the pool's status and let the writer write it (at once when `force`); `churn`
+    says why slot pods are not created (the SlotChurn bound), if they are not."""
     live = [t for t in tasks if not t.finished and not t.composite]  # leaves: what slots run
     running = sum(1 for t in live if t.slot is not None)
     waiting = sum(
@@ -58,6 +61,7 @@ async def report(
         recent_commits=book.recent,
         selector=slotpods.selector(pool.metadata.name),
         credentials_problem=credentials_problem,
-        degraded=slotbook.degraded,
+        degraded=churn or slotbook.degraded,
+        degraded_reason=PoolReason.SLOT_CHURN if churn else PoolReason.SLOT_RESTART_LIMIT,
     )
     await writer.write_pool(pool_status(pool, facts, now), force=force)

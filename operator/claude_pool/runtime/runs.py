@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from claude_pool.api.agent import ProgressEvent, TaskRequest
@@ -20,6 +20,7 @@ from claude_pool.runtime.clock import Clock
 from claude_pool.runtime.taskrun import NotStarted, Outcome, Target, follow
 from claude_pool.slots import pods as slotpods
 from claude_pool.slots.client import SlotClient, SlotError, SlotUnreachable
+from claude_pool.workflows.models import MODEL_ALIASES
 
 
 def base_url(pod: PodView) -> str:
@@ -43,6 +44,8 @@ class Run:
     """The first progress write comes one interval after the start (short runs write none)."""
     task: asyncio.Task[None] | None = None
     cancel_sent: bool = False
+    request: TaskRequest | None = None
+    """What the run was given (its model, for the model check when it is recorded)."""
 
     @property
     def key(self) -> str:
@@ -77,7 +80,10 @@ class RunTable:
         wake: Callable[[], None],
         unreachable_after: float,
         progress_interval: float,
+        aliases: Mapping[str, str] = MODEL_ALIASES,
     ) -> None:
+        self.aliases = aliases
+        """The model alias table runs are resolved with (CLAUDE_POOL_MODEL_ALIASES on top)."""
         self._slots = slots
         self._clock = clock
         self._wake = wake

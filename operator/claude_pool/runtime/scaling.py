@@ -5,18 +5,24 @@ than maxRestarts) are replaced, with a Warning Event on the pool, and keep the p
 for `degraded_hold_seconds`. `slots.planning.plan_slots` (pure) decides the rest: missing
 indices created (not while their index backs off), failed, drained and excess idle pods
 deleted, busy excess slots marked draining, draining slots taken back on scale-up. A failed
-or worn slot's index backs off (doubling up to a cap) before it is recreated.
+or worn slot's index backs off (doubling up to a cap) before it is recreated. Creates are
+bounded by the churn watch (`runtime.churning`): a pool whose pods are created and lost
+faster than CLAUDE_POOL_SLOT_CHURN_PER_MINUTE creates none until the oldest loss leaves the
+minute (a Warning Event SlotChurn, Degraded=True), and the worker is woken then.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 
 from claude_pool.api.common import API_VERSION
 from claude_pool.api.pools import ClaudePool
 from claude_pool.controllers.state import PodView
 from claude_pool.kube.client import Conflict, Kube, NotFound
+from claude_pool.runtime.alarm import Alarm
 from claude_pool.runtime.announcing import Announcer, EventReason
+from claude_pool.runtime.churning import ChurnWatch
 from claude_pool.runtime.settings import Settings
 from claude_pool.runtime.slotbook import SlotBook
 from claude_pool.slots import pods as slotpods
@@ -45,8 +51,12 @@ async def scale(
     kube: Kube,
     announcer: Announcer,
     settings: Settings,
+    churn: ChurnWatch,
+    wall: dt.datetime,
+    alarm: Alarm,
 ) -> None:
-    """Apply this cycle's scale plan (see the module docstring); `now` is monotonic."""
+    """Apply this cycle's scale plan (see the module docstring); `now` is monotonic, `wall`
+    the wall time."""
     limit = pool.spec.supervision.max_restarts
     worn = [v for v in views if v.restarts > limit and v.task is None and not v.terminating]
     for view in worn:
@@ -91,6 +101,17 @@ async def scale(
         image=settings.slot_image,
         termination_grace_seconds=settings.slot_termination_grace_seconds,
     )
-    for index in plan.create:
+    churn.observe(pods, wall)
+    allowed = churn.allowance(len(plan.create), wall)
+    for index in plan.create[:allowed]:
         with contextlib.suppress(Conflict):
-            await kube.create(slotpods.desired_slot_pod(pool, index, defaults))
+            body = await kube.create(slotpods.desired_slot_pod(pool, index, defaults))
+            meta = body.get("metadata") or {}
+            churn.created(meta.get("name", ""), meta.get("uid", ""), wall)
+    wait = churn.retry_in(wall)
+    if wait is not None:
+        alarm.at(wait)
+        if not churn.announced:
+            churn.announced = True
+            message = churn.degraded(wall) or ""
+            announcer.event(pool_ref(pool), EventReason.SLOT_CHURN, message, warning=True)

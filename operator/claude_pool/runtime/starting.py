@@ -12,11 +12,14 @@ reports are written at most once per interval.
 
 from __future__ import annotations
 
+import logging
+
 from claude_pool.api.agent import ProgressEvent
 from claude_pool.api.pools import ClaudePool
 from claude_pool.controllers.state import ClusterState, PodView, PoolKey, TaskView
 from claude_pool.runtime import metrics
 from claude_pool.runtime.announcing import Announcer, EventReason
+from claude_pool.runtime.logs import task_fields
 from claude_pool.runtime.runs import Run, RunTable, base_url
 from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.runtime.taskrun import Target
@@ -27,13 +30,20 @@ from claude_pool.workflows.resolving import resolve_request
 from claude_pool.workflows.review import resume_target, run_prompt
 from claude_pool.workflows.starting import StartPlan, with_start
 
+log = logging.getLogger("claude_pool.worker")
+UNREAD_PROMPT = "(spec.promptFrom, not read)"
+"""Stands in for a promptFrom prompt not read (re-attach): resolves the model, never sent."""
 
-def start_plan(pool: ClaudePool, task: TaskView, pod: PodView, state: ClusterState) -> StartPlan:
-    """The start of `task` on `pod` as its assignment recorded it: the prompt with the latest
-    rejection feedback and the messages named in `status.messages` (in that order)."""
+
+def start_plan(
+    pool: ClaudePool, task: TaskView, pod: PodView, state: ClusterState, base_prompt: str
+) -> StartPlan:
+    """The start of `task` on `pod` as its assignment recorded it: `base_prompt` (spec.prompt,
+    or the one read from spec.promptFrom) with the latest rejection feedback and the messages
+    named in `status.messages` (in that order)."""
     assert task.spec is not None
     assert task.status is not None
-    prompt = run_prompt(task.spec.prompt or "", task.spec.review, task.status.review)
+    prompt = run_prompt(base_prompt, task.spec.review, task.status.review)
     by_name = {m.metadata.name: m for m in state.pool_messages((task.namespace, task.pool))}
     carried = [by_name[name] for name in task.status.messages if name in by_name]
     return StartPlan(
@@ -66,31 +76,39 @@ def start_run(
     runs: RunTable,
     writer: StatusWriter,
     announcer: Announcer,
+    prompt: str | None = None,
 ) -> None:
     """Follow `run` of `task` on `pod`: start it, or (`attach`) find it on the slot.
 
     `session` is the CLI session the pod's last successful run left (resumed when the
-    task's sessionPolicy is resumeSlot)."""
+    task's sessionPolicy is resumeSlot). `prompt` is the one read from spec.promptFrom at
+    dispatch; a re-attached promptFrom task has none, so if its slot never got it, it is
+    not started here but retried (and read again at its next dispatch)."""
     assert task.spec is not None
     key: PoolKey = (task.namespace, task.pool)
+    text = prompt or task.spec.prompt
     request = resolve_request(
         pool,
-        task.spec.prompt or "",
+        text or UNREAD_PROMPT,
         task.spec.config,
         timeout_seconds=task.spec.timeout_seconds,
         slot_session=session,
         budget_cap=run.reservation if pool.spec.budget.limit_microdollars else None,
+        aliases=runs.aliases,
     )
-    request = with_start(request, start_plan(pool, task, pod, state))
+    request = with_start(request, start_plan(pool, task, pod, state, text or UNREAD_PROMPT))
     resumed = resumed_session(task, pod)
     if resumed is None and task.resume_session and pod.name == task.preferred_slot:
         # a chain step on the slot of the step before: continue that step's session
         resumed = task.resume_session
     if resumed is not None:
         request = request.model_copy(update={"resume_session_id": resumed})
+    run.request = request
+    fields = task_fields(task.namespace, task.pool, task.name, task.uid, pod.name)
 
     async def started() -> None:
         metrics.observe_dispatch_latency(key, state.first_seen.get(task.uid))
+        log.info("task started", extra={**fields, "attempt": run.attempt})
         announcer.event(task.involved(), EventReason.STARTED, f"running on slot {pod.name}")
 
     async def progress(event: ProgressEvent) -> None:
@@ -104,7 +122,7 @@ def start_run(
     runs.follow(
         run,
         Target(base_url(pod), token),
-        request,
+        request if text else None,
         attach=attach,
         on_started=started,
         on_progress=progress,

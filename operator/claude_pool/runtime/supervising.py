@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 from collections.abc import Mapping
 
 from claude_pool.api.phases import TaskPhase
@@ -19,6 +20,7 @@ from claude_pool.api.reasons import TaskReason
 from claude_pool.api.tasks import ClaudeTaskStatus
 from claude_pool.controllers.state import ClusterState, PodView, TaskView
 from claude_pool.runtime.announcing import Announcer, EventReason
+from claude_pool.runtime.logs import task_fields
 from claude_pool.runtime.retrying import retry_or_fail
 from claude_pool.runtime.runs import RunTable, base_url
 from claude_pool.runtime.spending import reservation
@@ -26,6 +28,8 @@ from claude_pool.runtime.starting import start_run
 from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.slots.client import SlotClient, SlotError, SlotUnreachable
 from claude_pool.status import tasks as transitions
+
+log = logging.getLogger("claude_pool.worker")
 
 
 async def supervise(
@@ -80,6 +84,14 @@ async def supervise(
         if followed is None or followed.cancel:
             if not run.cancel_sent and pod is not None and pod.ip and token:
                 run.cancel_sent = True
+                name = followed.name if followed is not None else ""
+                log.info(
+                    "task cancelled on its slot (%s)",
+                    "spec.cancel" if followed is not None else "the task was deleted",
+                    extra=task_fields(
+                        pool.metadata.namespace or "", pool.metadata.name, name, run.uid, run.slot
+                    ),
+                )
                 with contextlib.suppress(SlotUnreachable, SlotError):
                     await slots.cancel(base_url(pod), token, run.uid)
         elif (pod is None or pod.terminating) and run.task is not None and not run.task.done():
@@ -88,6 +100,11 @@ async def supervise(
     for task in live.values():
         if task.cancel and task.slot is None and task.status is not None and not task.composite:
             message = "cancelled before it started"
+            log.info(
+                "task cancelled: %s",
+                message,
+                extra=task_fields(task.namespace, task.pool, task.name, task.uid),
+            )
             patch = transitions.failed(
                 task.status,
                 TaskReason.CANCEL_REQUESTED,

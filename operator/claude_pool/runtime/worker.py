@@ -16,10 +16,13 @@ Each cycle calls the steps in order, each in its own module and given what it ne
    then `reviewing.apply`: ClaudeReviews applied to tasks awaiting review;
 3. `supervising.supervise`, then `sweeping.OrphanSweep.sweep`;
 3b. `composing.Composer.compose`: composite tasks reconciled through their child tasks;
-4. `scaling.scale`: the scale plan;
+4. `scaling.scale`: the scale plan (creates bounded by `churn`, a `churning.ChurnWatch`);
 5. `messaging.tend` (recipients of new ClaudeMessages, the bound, unrecorded deliveries),
-   then `assigning.dispatch`: the queue onto idle slots (with the slots' messages);
-6. `reporting.report`: the pool's status, written when it changed.
+   then `assigning.dispatch`: the queue onto idle slots (with the slots' messages), then
+   `pending.PendingStatus.write`: the first status of tasks that waited a second for a slot;
+6. `reporting.report`: the pool's status, written when it changed;
+7. `expiring.expire`: finished tasks whose ttlSecondsAfterFinished ran out are deleted.
+Steps that know something falls due later set the worker's `alarm` (`runtime.alarm`).
 """
 
 from __future__ import annotations
@@ -33,11 +36,15 @@ from claude_pool.api.pools import ClaudePool
 from claude_pool.controllers.state import ClusterState, PodView, PoolKey, TaskView
 from claude_pool.kube.client import Kube
 from claude_pool.runtime import metrics
+from claude_pool.runtime.alarm import Alarm
 from claude_pool.runtime.announcing import Announcer
 from claude_pool.runtime.assigning import dispatch
+from claude_pool.runtime.churning import ChurnWatch
 from claude_pool.runtime.clock import SYSTEM_CLOCK, Clock
 from claude_pool.runtime.composing import Composer
+from claude_pool.runtime.expiring import expire
 from claude_pool.runtime.messaging import tend
+from claude_pool.runtime.pending import PendingStatus
 from claude_pool.runtime.recording import collect, record
 from claude_pool.runtime.reporting import report
 from claude_pool.runtime.reviewing import apply as apply_reviews
@@ -52,6 +59,7 @@ from claude_pool.runtime.support import Support
 from claude_pool.runtime.sweeping import OrphanSweep
 from claude_pool.slots.client import SlotClient
 from claude_pool.slots.planning import SlotView
+from claude_pool.workflows.models import alias_table
 
 log = logging.getLogger("claude_pool.worker")
 
@@ -81,6 +89,7 @@ class PoolWorker:
             wake=self.wake.set,
             unreachable_after=settings.agent_unreachable_seconds,
             progress_interval=settings.progress_interval_seconds,
+            aliases=alias_table(settings.model_aliases),
         )
         self.book = SpendBook()
         self.writer = StatusWriter(
@@ -96,6 +105,9 @@ class PoolWorker:
         self.slotbook = SlotBook()
         self.sweep = OrphanSweep()
         self.composer = Composer(kube, state)
+        self.alarm = Alarm(clock, self.wake.set)
+        self.churn = ChurnWatch(settings.slot_churn_per_minute)
+        self.pending = PendingStatus()
         self._stopped = False
 
     async def run(self) -> None:
@@ -117,6 +129,7 @@ class PoolWorker:
         self._stopped = True
         self.runs.stop()
         self.writer.stop()
+        self.alarm.stop()
 
     async def cycle(self) -> bool:
         """One reconcile pass; False when the pool is gone."""
@@ -186,6 +199,9 @@ class PoolWorker:
             kube=self.kube,
             announcer=announcer,
             settings=self.settings,
+            churn=self.churn,
+            wall=now,
+            alarm=self.alarm,
         )
         views = self._views(pods)
         messages = self.state.pool_messages(self.key)
@@ -203,10 +219,15 @@ class PoolWorker:
             runs=runs,
             writer=writer,
             announcer=announcer,
-            messages=self.state.pool_messages(self.key),
+            messages=messages,
             kube=self.kube,
         )
+        tasks = self.state.pool_tasks(self.key)
+        await self.pending.write(
+            tasks, now, self.clock.monotonic(), runs=runs, writer=writer, alarm=self.alarm
+        )
         await self._report(pool, views, tasks, now, force=False)  # commits wrote already
+        await expire(pool, tasks, now, runs=runs, kube=self.kube, alarm=self.alarm)
         metrics.observe_pool(self.key, views, tasks, len(runs))
         return True
 
@@ -238,4 +259,5 @@ class PoolWorker:
             credentials_problem=self.support.problem,
             writer=self.writer,
             force=force,
+            churn=self.churn.degraded(now),
         )

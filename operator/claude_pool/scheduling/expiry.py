@@ -1,7 +1,7 @@
 """ttlSecondsAfterFinished: which finished tasks to delete now, and when the next one is due.
 
-Pure; for the pool worker, once per cycle with the pool's finished tasks (it is to delete
-what `plan_expiry` returns and wake itself at `next_due`; not wired yet). The rule is the Job TTL
+Pure; for the pool worker, once per cycle with the pool's finished tasks (`runtime.expiring`
+deletes what `plan_expiry` returns and wakes the worker at `next_due`). The rule is the Job TTL
 controller's: a task finished at `finished` with a TTL of `ttl` seconds is deleted at
 `finished + ttl` (0: at once). A task's own `spec.ttlSecondsAfterFinished` wins over the
 pool's `spec.ttlSecondsAfterFinished`; with neither the task is kept forever. A task whose

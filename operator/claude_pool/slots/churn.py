@@ -1,7 +1,7 @@
 """The pod-storm bound: whether a pool may create another slot pod now, or must back off.
 
 Pure; for the pool worker's scaling step, before it creates a slot pod, and its status step
-(the pool's Degraded condition); not wired into the worker yet. A pool whose slot pods are
+(the pool's Degraded condition), through `runtime.churning.ChurnWatch`. A pool whose slot pods are
 created and lost again quickly (a template the operator fights, an image that exits at once,
 an admission webhook that deletes pods) would otherwise create and delete pods without end.
 What counts is a short-lived pod: one lost (deleted, failed or vanished, whoever removed it)

@@ -54,6 +54,8 @@ class PoolFacts:
     credentials_problem: str | None = None
     degraded: str | None = None
     """Why the pool is degraded (slot restart limit, pods that cannot be created)."""
+    degraded_reason: PoolReason = PoolReason.SLOT_RESTART_LIMIT
+    """The Degraded=True reason that goes with `degraded`."""
 
 
 def pool_status(pool: ClaudePool, facts: PoolFacts, now: datetime) -> dict[str, Any]:
@@ -109,7 +111,7 @@ def pool_status(pool: ClaudePool, facts: PoolFacts, now: datetime) -> dict[str, 
             conditions,
             PoolConditionType.DEGRADED,
             T,
-            PoolReason.SLOT_RESTART_LIMIT,
+            facts.degraded_reason,
             facts.degraded,
             gen,
             now,

@@ -12,6 +12,7 @@ ConfigMap owned by the task (`slots.outputs`), and status keeps its beginning wi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -36,15 +37,40 @@ def _status(conditions: list[Condition], **fields: Any) -> ClaudeTaskStatus:
 
 
 def waiting(
-    status: ClaudeTaskStatus, reason: Reason, message: str, generation: int, now: datetime
+    status: ClaudeTaskStatus,
+    reason: Reason,
+    message: str,
+    generation: int,
+    now: datetime,
+    *,
+    mode: TaskMode = TaskMode.SINGLE,
 ) -> dict[str, Any] | None:
-    """Admitted=False with the reason the task cannot start (pool, budget, suspend)."""
+    """Admitted=False with the reason the task cannot start (pool, budget, suspend); `mode`
+    is the task's (`task_mode(spec)`), so status.mode always matches the spec."""
     conditions = list(status.conditions)
     if not set_condition(
         conditions, TaskConditionType.ADMITTED, F, reason, message, generation, now
     ):
         return None
-    return dump(_status(conditions, mode=TaskMode.SINGLE, observed_generation=generation))
+    return dump(_status(conditions, mode=mode, observed_generation=generation))
+
+
+def waiting_for_slot(
+    status: ClaudeTaskStatus, mode: TaskMode, generation: int, now: datetime
+) -> dict[str, Any] | None:
+    """The first status of a task that found no free slot: phase Pending, its mode, and
+    Admitted=False WaitingForSlot, in one write. None when the task has an Admitted
+    condition already (it was written before)."""
+    if any(c.type == TaskConditionType.ADMITTED for c in status.conditions):
+        return None
+    return waiting(
+        status,
+        TaskReason.WAITING_FOR_SLOT,
+        "queued in the pool; waiting for a free slot",
+        generation,
+        now,
+        mode=mode,
+    )
 
 
 def queued(
@@ -55,7 +81,7 @@ def queued(
     Returns None unless the task carried Admitted=False: a task that simply waits for a
     slot gets no write (the pool's queue counts show it)."""
     admitted = next((c for c in status.conditions if c.type == TaskConditionType.ADMITTED), None)
-    if admitted is None or admitted.status != F:
+    if admitted is None or admitted.status != F or admitted.reason == TaskReason.WAITING_FOR_SLOT:
         return None
     conditions = list(status.conditions)
     set_condition(
@@ -141,8 +167,13 @@ def output_fields(output: str, limit: int, config_map: str) -> tuple[dict[str, A
     return fields, True
 
 
-def _result(result: AgentResult, output: dict[str, Any]) -> TaskResult:
+def _result(
+    result: AgentResult, output: dict[str, Any], extra: Mapping[str, Any] | None = None
+) -> TaskResult:
     failure = result.failure
+    if extra:
+        base = _result(result, output).model_dump(by_alias=True, exclude_none=True)
+        return TaskResult.model_validate({**base, **extra})
     return TaskResult(
         **output,
         success=result.success,
@@ -172,8 +203,13 @@ def finished(
     cancelled: bool,
     generation: int,
     now: datetime,
+    extra: Mapping[str, Any] | None = None,
+    model_check: tuple[bool, TaskReason, str] | None = None,
 ) -> dict[str, Any]:
-    """The run ended: result, cost, and Succeeded, Failed or Cancelled."""
+    """The run ended: result, cost, and Succeeded, Failed or Cancelled.
+
+    `extra` holds more status.result fields (camelCase: requestedModel, resolvedModel,
+    permissionDenials); `model_check` (mismatch, reason, message) sets ModelMismatch."""
     conditions = list(status.conditions)
     failure = result.failure
     kind: TaskConditionType
@@ -198,11 +234,22 @@ def finished(
         conditions, TaskConditionType.RUNNING, F, TaskReason.FINISHED, message, generation, now
     )
     set_condition(conditions, kind, T, reason, message, generation, now)
+    if model_check is not None:
+        mismatch, why, text = model_check
+        set_condition(
+            conditions,
+            TaskConditionType.MODEL_MISMATCH,
+            T if mismatch else F,
+            why,
+            text,
+            generation,
+            now,
+        )
     cost = status.cost_microdollars + result.cost_microdollars
     return dump(
         _status(
             conditions,
-            result=_result(result, output),
+            result=_result(result, output, extra),
             cost_microdollars=cost,
             cost=format_dollars(cost),
             completion_time=stamp(now),

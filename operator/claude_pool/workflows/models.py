@@ -1,7 +1,7 @@
 """Model names: aliases resolved to full model ids; was the model that ran the one asked for?
 
 Pure; `resolve_model` is called by `resolving.resolve_request` (so the CLI always receives a
-full id) and `check_model` is for the pool worker when it records a result (not wired yet).
+full id) and `check_model` is for the pool worker when it records a result (`reporting.run_report`).
 Why: the pinned CLI (2.1.197) resolves some aliases by permission mode. With `--model haiku`
 in plan mode it runs the "plan upgrade model", Sonnet, and bills Sonnet prices; `opusplan`
 is Opus in plan mode and Sonnet otherwise. A full id is sent verbatim in every mode

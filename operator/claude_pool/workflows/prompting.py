@@ -1,6 +1,6 @@
 """The prompt of a `spec.promptFrom` task: which key to read, and what its value means.
 
-Pure; for the pool worker (not wired yet), when it dispatches a single task whose prompt
+Pure; for the pool worker (`runtime.promptreading`), when it dispatches a single task whose prompt
 lives in a ConfigMap or Secret (`source_key` says what to read through `Kube.read_config_key`, and
 `prompt_from_value` turns what was read into the prompt, or into the reason the task keeps
 waiting). The value is read at dispatch, not at admission: a missing or broken key makes

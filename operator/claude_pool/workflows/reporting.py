@@ -1,6 +1,6 @@
 """What a finished run adds to its task's status and events beyond the agent's raw result.
 
-Pure; for the pool worker (not wired yet), when it records a finished run (with the task's
+Pure; for the pool worker (`runtime.recording`), when it records a finished run (with the task's
 spec model as written, the `TaskRequest` it sent and the agent's `AgentResult`). `run_report`
 gives the extra `status.result` fields (requested and resolved model, the denied tool uses),
 the ModelMismatch condition to set (when the model that answered is not the one requested),
