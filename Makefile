@@ -36,7 +36,19 @@ $(STAMP)/controlplane: $(STAMP)/venv operator/claude_pool/devenv/building.py
 	$(PY) -m claude_pool build
 	@touch $@
 
-setup: $(STAMP)/venv $(STAMP)/cli $(STAMP)/controlplane ## Install everything: venv, pinned Claude CLI, control plane binaries (built from Go modules, cached)
+# podman + runc + debootstrap for `make images` and the container tests: from apt where it is
+# available as root; elsewhere the container tests are skipped with that reason.
+$(STAMP)/podman:
+	@mkdir -p $(STAMP)
+	@if command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq --no-install-recommends podman runc debootstrap >/dev/null \
+	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends podman runc debootstrap >/dev/null; }; \
+	else echo "setup: no podman and no apt-get as root: container tests will be skipped"; fi
+	@touch $@
+
+setup: $(STAMP)/venv $(STAMP)/cli $(STAMP)/controlplane $(STAMP)/podman ## Install everything: venv, pinned Claude CLI, control plane binaries (built from Go modules, cached), podman
 
 dev: setup ## Run claude-pool locally: control plane, CRDs, operator, local node, fake API (Ctrl-C stops it)
 	$(PY) -m claude_pool dev
@@ -65,10 +77,8 @@ verify: $(STAMP)/venv ## Fail if crds/ differs from what the models generate
 bench: setup ## Run the benchmarks in bench/ (prints figures)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-images: ## Build the slot and operator images (needs Docker)
-	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "images: no Docker engine on this machine"; exit 1; }
-	docker build -t claude-pool-slot:dev -f slot-image/Dockerfile .
-	docker build -t claude-pool-operator:dev -f operator/Dockerfile .
+images: $(STAMP)/venv $(STAMP)/podman ## Build the slot and operator images: Docker if its daemon answers, else podman (BASE=public|debian)
+	$(PY) -m claude_pool images $(if $(BASE),--base $(BASE))
 
 kind-e2e: setup ## End-to-end tests on kind (opt-in; skipped with a reason without Docker/kind)
 	CLAUDE_POOL_E2E=1 $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
