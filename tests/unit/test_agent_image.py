@@ -83,6 +83,13 @@ def test_writable_places_are_volumes_so_the_root_filesystem_can_be_read_only() -
     assert "HOME=/slot/home" in env
 
 
+def test_the_working_directory_is_not_inside_a_volume() -> None:
+    # the runtime would create it in the fresh volume as root, unwritable for the agent
+    (volumes,) = instructions("VOLUME")
+    workdir = instructions("WORKDIR")[-1]
+    assert not any(workdir.startswith(f"{volume}/") for volume in json.loads(volumes)), workdir
+
+
 @pytest.mark.parametrize(
     "variable",
     [

@@ -8,7 +8,7 @@ import pytest
 
 from claude_pool.devenv import engine as engine_module
 from claude_pool.devenv.engine import EngineKind, EngineNotFound, find_engine
-from claude_pool.devenv.images import OPERATOR, SLOT, debian_mirror, inputs_hash
+from claude_pool.devenv.images import OPERATOR, PUBLIC_BASES, SLOT, debian_mirror, inputs_hash
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,3 +75,12 @@ def test_podman_runs_with_runc_and_the_project_conf(monkeypatch: pytest.MonkeyPa
     conf = (REPO / ".ci" / "containers.conf").read_text()
     assert 'cgroup_manager = "cgroupfs"' in conf
     assert "default_ulimits = []" in conf
+
+
+def test_the_public_bases_are_the_dockerfiles_defaults() -> None:
+    defaults = set()
+    for dockerfile in ("slot-image/Dockerfile", "operator/Dockerfile"):
+        for line in (REPO / dockerfile).read_text().splitlines():
+            if line.startswith("ARG ") and "_IMAGE=" in line:
+                defaults.add(line.split("=", 1)[1])
+    assert defaults == set(PUBLIC_BASES)

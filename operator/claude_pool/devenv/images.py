@@ -166,6 +166,15 @@ def default_base(engine: Engine) -> Base:
     return Base.PUBLIC if engine.kind is EngineKind.DOCKER else Base.DEBIAN
 
 
+PUBLIC_BASES = ("node:22.12.0-bookworm-slim", "python:3.11.11-slim-bookworm")
+
+
+def bases_cached(engine: Engine, base: Base) -> bool:
+    """Whether the engine holds the bases already (a build then needs no cold steps)."""
+    wanted = (LOCAL_PYTHON, LOCAL_NODE) if base is Base.DEBIAN else PUBLIC_BASES
+    return all(engine.image_exists(tag) for tag in wanted)
+
+
 def base_args(engine: Engine, base: Base) -> dict[str, str]:
     return ensure_local_bases(engine) if base is Base.DEBIAN else {}
 
