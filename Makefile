@@ -13,7 +13,7 @@ CLI := $(CLI_DIR)/node_modules/.bin/claude
 STAMP := $(TOOLS)/stamps
 PYTEST_ARGS ?=
 
-.PHONY: help setup dev test test-unit test-integration lint verify crds bench images kind-e2e clean
+.PHONY: help setup dev test test-unit test-integration lint verify crds bench images kind-e2e e2e-node clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -82,6 +82,13 @@ images: $(STAMP)/venv $(STAMP)/podman ## Build the slot and operator images: Doc
 
 kind-e2e: setup ## End-to-end tests on kind (opt-in; skipped with a reason without Docker/kind)
 	CLAUDE_POOL_E2E=1 $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+# The real node tier runs in a network namespace of its own: its bridge, pods and addresses
+# exist only for the run, and nothing routes to any other address.
+e2e-node: setup images ## Real node tier (opt-in): kubelet + containerd + runc + CNI bridge, slot pods as containers
+	@[ -x /usr/lib/cni/bridge ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends containernetworking-plugins >/dev/null
+	$(PY) -m claude_pool.devenv.nodebuild
+	CLAUDE_POOL_E2E_NODE=1 unshare --net -- sh -c 'ip link set lo up && exec $(PY) -m pytest tests/integration/test_real_node.py $(PYTEST_ARGS)'
 
 clean: ## Remove local state (keeps the control plane binary cache in ~/.cache/claude-pool)
 	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,5 @@
 """A real node for the e2e-node tier: containerd + runc + kubelet registered to the test
-control plane, pods on a CNI bridge, images loaded from podman.
+control plane, kube-scheduler binding pods to it, pods on a CNI bridge, images from podman.
 
 Used by tests/integration/test_real_node.py (`make e2e-node`). The binaries come from
 `claude_pool.devenv.nodebuild` (kubelet from the apiserver's Kubernetes modules, containerd
@@ -33,8 +33,8 @@ from claude_pool.devenv.nodebuild import ensure_node_binaries
 from claude_pool.devenv.nodeconfig import (
     NODE_IP,
     PAUSE_IMAGE,
-    containerd_toml,
     cni_conflist,
+    containerd_toml,
     kubelet_yaml,
 )
 
@@ -50,12 +50,14 @@ def foreign_interfaces() -> list[str]:
 
     In the private namespace `make e2e-node` creates there are none: nothing can route out.
     """
-    names = [line.split(":")[1].strip().split("@")[0] for line in _run(["ip", "-o", "link"]).splitlines()]
+    names = [
+        line.split(":")[1].strip().split("@")[0] for line in _run(["ip", "-o", "link"]).splitlines()
+    ]
     return [n for n in names if n != "lo" and not n.startswith(("cpn-", "veth"))]
 
 
-def _run(cmd: list[str], **kwargs: Any) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
+def _run(cmd: list[str], timeout: float = 60) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-3000:]}")
     return proc.stdout
@@ -136,6 +138,22 @@ class RealNode:
             ],
         )
         self._wait(self.ready, 120, f"node {self.name} Ready")
+        # the kubelet registers with the not-ready taint; the node lifecycle controller, which
+        # the suite's controller manager does not run, would lift it once the node is Ready
+        client.CoreV1Api(self.api).patch_node(self.name, {"spec": {"taints": []}})
+        # the control plane of the suite has no scheduler (the local node binds its pods)
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(self.bin / "kube-scheduler"),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+            ],
+        )
 
     def _spawn(self, component: str, argv: list[str]) -> None:
         env = {**os.environ, "PATH": f"{self.bin}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
@@ -166,11 +184,14 @@ class RealNode:
             node = client.CoreV1Api(self.api).read_node(self.name)
         except client.exceptions.ApiException:
             return False
-        conditions = {c.type: c.status for c in node.status.conditions or []}
+        status = node.status
+        conditions = {c.type: c.status for c in (status.conditions if status else None) or []}
         return conditions.get("Ready") == "True"
 
     def ctr(self, *args: str, **kwargs: Any) -> str:
-        return _run([str(self.bin / "ctr"), "--address", str(self.socket), "-n", "k8s.io", *args], **kwargs)
+        return _run(
+            [str(self.bin / "ctr"), "--address", str(self.socket), "-n", "k8s.io", *args], **kwargs
+        )
 
     def load_images(self) -> None:
         """Import the pause image and `images` from the engine, when their ids changed."""
@@ -179,7 +200,9 @@ class RealNode:
                 ["tar", "-C", str(self.bin), "-c", "pause"], capture_output=True, check=True
             )
             imported = subprocess.run(
-                self.engine.command("import", "--change", 'ENTRYPOINT ["/pause"]', "-", PAUSE_IMAGE),
+                self.engine.command(
+                    "import", "--change", 'ENTRYPOINT ["/pause"]', "-", PAUSE_IMAGE
+                ),
                 input=tar.stdout,
                 env=self.engine.environ(),
                 capture_output=True,
@@ -202,9 +225,10 @@ class RealNode:
 
     def stop(self) -> None:
         """Stop everything and leave no container, mount or network namespace behind."""
-        kubelet = self.procs.pop("kubelet", None)
-        if kubelet is not None:
-            _terminate(kubelet)
+        for component in ("kube-scheduler", "kubelet"):
+            proc = self.procs.pop(component, None)
+            if proc is not None:
+                _terminate(proc)
         if "containerd" in self.procs and self.socket.exists():
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 for task in self.ctr("tasks", "ls", "--quiet", timeout=30).split():

@@ -1,5 +1,6 @@
-"""Build (or find) the real node's binaries: kubelet, from the same Kubernetes Go modules as
-the apiserver (`claude_pool.devenv.building`), and containerd v2 from its Go module.
+"""Build (or find) the real node's binaries: kubelet and kube-scheduler, from the same
+Kubernetes Go modules as the apiserver (`claude_pool.devenv.building`), containerd v2 from
+its Go module, and a pause binary for the pod sandboxes.
 
 Called by the real node tier (`claude_pool.devenv.node`, `make e2e-node`). The kubelet is
 built in its own wrapper module next to the control plane's (same staging replacements, same
@@ -27,6 +28,7 @@ from claude_pool.devenv.building import (
 
 CONTAINERD_VERSION = "v2.4.2"
 _ENV = {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod -buildvcs=false"}
+KUBE_COMMANDS = ("kubelet", "kube-scheduler")
 _CONTAINERD_TAGS = "no_btrfs no_devmapper no_zfs no_aufs"
 
 
@@ -75,11 +77,13 @@ def build_kubelet(versions: NodeVersions, out: Path) -> None:
     )
     (work / "go.mod").write_text(kubernetes_wrapper_gomod(Path(info["GoMod"]).read_text(), k8s))
     (work / "tools.go").write_text(
-        '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kubelet"\n'
+        "//go:build tools\n\npackage tools\n\nimport (\n"
+        + "".join(f'\t_ "k8s.io/kubernetes/cmd/{cmd}"\n' for cmd in KUBE_COMMANDS)
+        + ")\n"
     )
     _run(["go", "mod", "tidy"], work)
-    flags = ["-trimpath", "-ldflags", version_ldflags(k8s), "-o", str(out / "kubelet")]
-    _run(["go", "build", *flags, "k8s.io/kubernetes/cmd/kubelet"], work)
+    flags = ["-trimpath", "-ldflags", version_ldflags(k8s), "-o", str(out) + "/"]
+    _run(["go", "build", *flags, *(f"k8s.io/kubernetes/cmd/{c}" for c in KUBE_COMMANDS)], work)
 
 
 def build_containerd(versions: NodeVersions, out: Path) -> None:
@@ -137,12 +141,12 @@ def build_pause(out: Path) -> None:
 
 
 def ensure_node_binaries(versions: NodeVersions = NodeVersions()) -> Path:
-    """A directory with kubelet, containerd, ctr, the runc shim and pause; builds what is missing."""
+    """A directory with kubelet, kube-scheduler, containerd, ctr, the runc shim and pause."""
     out = node_bin_dir(versions)
     out.mkdir(parents=True, exist_ok=True)
     if shutil.which("go") is None and not (out / "kubelet").exists():
         raise RuntimeError("Go is required to build kubelet and containerd (none cached)")
-    if not _reports(out / "kubelet", versions.kubernetes):
+    if not all(_reports(out / cmd, versions.kubernetes) for cmd in KUBE_COMMANDS):
         build_kubelet(versions, out)
     if not _reports(out / "containerd", versions.containerd):
         build_containerd(versions, out)
