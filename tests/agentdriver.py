@@ -28,7 +28,7 @@ import aiohttp
 
 from claude_pool.api.pools import ClaudePool
 from claude_pool.devenv.clibin import claude_binary
-from claude_pool.devenv.engine import Engine
+from claude_pool.devenv.engine import Engine, EngineKind
 from claude_pool.slots.pods import SlotDefaults, desired_slot_pod
 from tests.helpers import eventually_async
 
@@ -251,7 +251,9 @@ def slot_pod(image: str) -> dict[str, Any]:
     return desired_slot_pod(pool, 0, SlotDefaults(image=image))
 
 
-def container_run_args(pod: dict[str, Any], name: str, volume: Path) -> list[str]:
+def container_run_args(
+    pod: dict[str, Any], name: str, volume: Path, engine: EngineKind = EngineKind.PODMAN
+) -> list[str]:
     """`run` arguments giving a container the slot pod's security settings and volumes."""
     spec = pod["spec"]
     (container,) = spec["containers"]
@@ -261,7 +263,9 @@ def container_run_args(pod: dict[str, Any], name: str, volume: Path) -> list[str
     args = ["run", "--rm", "--pull=never", "--name", name, "--network", "host"]
     args += ["--user", f"{pod_sc['runAsUser']}:{pod_sc['runAsGroup']}"]
     if sc["readOnlyRootFilesystem"]:
-        args += ["--read-only", "--read-only-tmpfs=false"]  # only the pod's volumes write
+        args.append("--read-only")
+        if engine is EngineKind.PODMAN:
+            args.append("--read-only-tmpfs=false")  # else podman adds /run, /var/tmp tmpfs
     args += [f"--cap-drop={cap.lower()}" for cap in sc["capabilities"]["drop"]]
     if sc["allowPrivilegeEscalation"] is False:
         args += ["--security-opt", "no-new-privileges"]
@@ -283,7 +287,7 @@ async def start_agent_container(
     _own(volume, uid, gid)
     name = f"claude-pool-test-{uuid.uuid4().hex[:10]}"
     env = agent_env(base_url, CONTAINER_VOLUME, **settings)
-    args = container_run_args(pod, name, volume)
+    args = container_run_args(pod, name, volume, engine.kind)
     for key, value in env.items():
         args += ["--env", f"{key}={value}"]
     started = asyncio.get_running_loop().time()

@@ -23,6 +23,7 @@ from kubernetes import client
 
 from claude_pool.api.common import GROUP, VERSION
 from claude_pool.devenv.controlplane import free_port
+from claude_pool.devenv.engine import EngineKind
 from claude_pool.devenv.fakeapi import FakeAnthropic
 from tests.agentdriver import Agent, start_agent_container
 from tests.builders import pool_manifest
@@ -118,7 +119,9 @@ def operator_container(
         "CLAUDE_POOL_RESYNC_SECONDS": "2",
     }
     args = ["run", "--detach", "--rm", "--pull=never", "--name", name, "--network", "host"]
-    args += ["--read-only", "--read-only-tmpfs=false", "--tmpfs", "/tmp:rw,mode=1777"]
+    args += ["--read-only", "--tmpfs", "/tmp:rw,mode=1777"]
+    if container_images.engine.kind is EngineKind.PODMAN:
+        args.append("--read-only-tmpfs=false")
     args += ["--cap-drop=all", "--security-opt", "no-new-privileges"]
     args += ["--volume", f"{config}:/kube/config:ro"]
     args += [f"--env={k}={v}" for k, v in env.items()]

@@ -69,6 +69,10 @@ class Engine:
     def image_exists(self, image: str) -> bool:
         return self.run("image", "inspect", image, check=False, quiet=True).returncode == 0
 
+    def image_id(self, image: str) -> str | None:
+        proc = self.run("image", "inspect", "--format", "{{.Id}}", image, check=False, quiet=True)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
     def image_label(self, image: str, label: str) -> str | None:
         proc = self.run(
             "image",

@@ -194,7 +194,11 @@ def ensure_images(
         if engine.image_label(spec.tag, INPUTS_LABEL) == inputs_hash(spec, own):
             print(f"{spec.tag} is up to date", flush=True)
             continue
+        previous = engine.image_id(spec.tag)
         build(engine, spec.tag, spec.dockerfile, own, {INPUTS_LABEL: inputs_hash(spec, own)})
+        if previous is not None and previous != engine.image_id(spec.tag):
+            # the replaced image, now untagged; the layers the new one shares stay cached
+            engine.run("rmi", previous, check=False, quiet=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -245,6 +245,7 @@ class RealNode:
             _terminate(containerd)
         self._kill_shims()
         self._unmount_under((self.run_dir, self.store, self.root))
+        _remove_pod_cgroups()
         if NETNS_DIR.is_dir():
             for name in set(os.listdir(NETNS_DIR)) - self.netns_before:
                 path = NETNS_DIR / name
@@ -267,6 +268,17 @@ class RealNode:
         for mount in reversed(mounts):
             if mount.startswith(prefixes):
                 subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
+
+
+def _remove_pod_cgroups(root: Path = Path("/sys/fs/cgroup")) -> None:
+    """Remove the kubelet's (now empty) `kubepods` cgroups, deepest first (cgroupfs driver)."""
+    for top in root.glob("*/kubepods"):
+        for directory in sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if directory.is_dir():
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+        with contextlib.suppress(OSError):
+            top.rmdir()
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:
