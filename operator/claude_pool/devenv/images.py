@@ -179,9 +179,15 @@ def base_args(engine: Engine, base: Base) -> dict[str, str]:
     return ensure_local_bases(engine) if base is Base.DEBIAN else {}
 
 
-def is_current(engine: Engine, spec: ImageSpec, args: dict[str, str]) -> bool:
-    wanted = inputs_hash(spec, {k: v for k, v in args.items() if k in spec.base_args})
-    return engine.image_label(spec.tag, INPUTS_LABEL) == wanted
+def stale_images(engine: Engine, base: Base, specs: Iterable[ImageSpec] = IMAGES) -> list[str]:
+    """The images whose inputs changed since they were built (or that are missing)."""
+    args = {"PYTHON_IMAGE": LOCAL_PYTHON, "NODE_IMAGE": LOCAL_NODE} if base is Base.DEBIAN else {}
+    stale = []
+    for spec in specs:
+        own = {k: v for k, v in args.items() if k in spec.base_args}
+        if engine.image_label(spec.tag, INPUTS_LABEL) != inputs_hash(spec, own):
+            stale.append(spec.tag)
+    return stale
 
 
 def ensure_images(
