@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fake-api": ("claude_pool.devenv.fakeapi", "the fake Anthropic Messages API"),
     "controlplane": ("claude_pool.devenv.controlplane", "start a local control plane"),
     "build": ("claude_pool.devenv.building", "build or find the control plane binaries"),
+    "images": ("claude_pool.devenv.images", "build the slot and operator images (docker/podman)"),
     "dev": ("claude_pool.devenv.dev", "control plane + CRDs (+ operator, local node, fake API)"),
 }
 

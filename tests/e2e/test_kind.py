@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from claude_pool.devenv.images import SLOT_IMAGE
+
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = "claude-pool-e2e"
 
@@ -28,7 +30,7 @@ def test_an_example_task_succeeds_on_a_kind_cluster() -> None:
     run("kind", "create", "cluster", "--name", CLUSTER, "--wait", "120s")
     try:
         run("make", "images", timeout=1200)
-        run("kind", "load", "docker-image", "claude-pool-slot:dev", "--name", CLUSTER)
+        run("kind", "load", "docker-image", SLOT_IMAGE, "--name", CLUSTER)
         context = f"kind-{CLUSTER}"
         run("kubectl", "--context", context, "apply", "-k", "deploy/")
         run("kubectl", "--context", context, "apply", "-f", "examples/")

@@ -21,6 +21,7 @@ from claude_pool.devenv.clibin import claude_binary
 from claude_pool.devenv.controlplane import ControlPlane
 from claude_pool.devenv.fakeapi import FakeAnthropicThread
 from claude_pool.devenv.localnode import LocalNode
+from tests.containers import ContainerImages, container_images
 from tests.helpers import TEST_TIMINGS, operator_process
 from tests.integration.harness import Env
 
@@ -117,3 +118,9 @@ def env(
             yield Env(api_client, namespace, fake_api, node, operator)
         finally:
             operator.stop()
+
+
+@pytest.fixture(scope="session", name="container_images")
+def _container_images() -> ContainerImages:
+    """The current slot and operator images, or a skip with the reason (tests/containers.py)."""
+    return container_images()

@@ -4,19 +4,23 @@ against the fake Anthropic API (in-process, on this test's event loop).
 Each test starts its own agent on 127.0.0.1 with port 0 (the agent prints the bound port)
 and its own slot volume, with CLI retries at 0 so that failures are quick. Every wait is
 bounded. Each CLI run costs about one CPU-second.
+
+The contract subset (`@CONTRACT`: health and auth, a real CLI run, tools writing in the
+slot, cancel, SIGTERM and SIGKILL, a result kept across a restart) runs twice: against the
+agent as a host process and against the slot image in a container with the slot pod's
+settings (`tests/agentdriver.py`; marker `container`, skipped with the reason when no
+engine or no built images are there: `tests/containers.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import json
-import os
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,150 +29,29 @@ import pytest
 
 from claude_pool.api.agent import CliPermissionMode
 from claude_pool.api.pools import ClaudePool
-from claude_pool.devenv.clibin import claude_binary
 from claude_pool.devenv.fakeapi import FakeAnthropic, RecordedRequest
 from claude_pool.workflows.resolving import resolve_request
+from tests.agentdriver import (
+    API_KEY,
+    HOST,
+    RUN_BOUND,
+    TOKEN,
+    Agent,
+    Launch,
+    kill_cli_processes,
+    processes_under,
+    start_agent,
+    start_agent_container,
+)
 from tests.helpers import eventually_async
 
 pytestmark = [pytest.mark.cli, pytest.mark.timeout(120)]
 
-TOKEN = "integration-agent-token-5f0c1d2e3a4b"
-API_KEY = "sk-ant-integration-key-7c9e1a2b3d4f"
-HOST = "127.0.0.1"
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-RUN_BOUND = 60.0
-"""Upper bound for one short CLI run on a loaded 2-core machine."""
-
-
-@dataclass
-class Agent:
-    """One running agent process and an authenticated HTTP session to it."""
-
-    proc: asyncio.subprocess.Process
-    url: str
-    volume: Path
-    session: aiohttp.ClientSession
-    lines: list[str] = field(default_factory=list)
-    pump: asyncio.Task[None] | None = None
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    async def call(
-        self, method: str, path: str, body: Any = None, **kwargs: Any
-    ) -> tuple[int, Any]:
-        async with self.session.request(method, self.url + path, json=body, **kwargs) as resp:
-            text = await resp.text()
-            try:
-                return resp.status, json.loads(text) if text else None
-            except ValueError:
-                return resp.status, text
-
-    async def start_task(self, uid: str, **request: Any) -> tuple[int, Any]:
-        return await self.call("PUT", f"/v1/tasks/{uid}", request)
-
-    async def task(self, uid: str) -> tuple[int, Any]:
-        return await self.call("GET", f"/v1/tasks/{uid}")
-
-    async def finished(self, uid: str, timeout: float = RUN_BOUND) -> dict[str, Any]:
-        async def done() -> dict[str, Any] | None:
-            status, body = await self.task(uid)
-            assert status == 200, body
-            return body if body["state"] != "running" else None
-
-        return await eventually_async(done, timeout=timeout, interval=0.05, what=f"task {uid}")
-
-    async def run(self, uid: str, **request: Any) -> dict[str, Any]:
-        status, body = await self.start_task(uid, **request)
-        assert status == 201, body
-        return await self.finished(uid)
-
-    async def events(self, uid: str) -> list[tuple[str, dict[str, Any]]]:
-        """The whole SSE stream of a task, parsed."""
-        events: list[tuple[str, dict[str, Any]]] = []
-        timeout = aiohttp.ClientTimeout(total=RUN_BOUND)
-        async with self.session.get(f"{self.url}/v1/tasks/{uid}/events", timeout=timeout) as r:
-            assert r.status == 200
-            kind = ""
-            async for raw in r.content:
-                line = raw.decode().rstrip("\n")
-                if line.startswith("event: "):
-                    kind = line.removeprefix("event: ")
-                elif line.startswith("data: "):
-                    events.append((kind, json.loads(line.removeprefix("data: "))))
-        return events
-
-    async def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.returncode is None:
-            self.proc.send_signal(sig)
-        try:
-            code = await asyncio.wait_for(self.proc.wait(), 20)
-        except TimeoutError:
-            self.proc.kill()
-            code = await self.proc.wait()
-        if self.pump is not None:
-            await asyncio.wait_for(self.pump, 5)
-        await self.session.close()
-        return code
-
-
-def agent_env(base_url: str, volume: Path, **settings: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "ANTHROPIC_BASE_URL": base_url,
-        "ANTHROPIC_API_KEY": API_KEY,
-        "CLAUDE_POOL_AGENT_TOKEN": TOKEN,
-        "CLAUDE_POOL_AGENT_HOST": HOST,
-        "CLAUDE_POOL_AGENT_PORT": "0",
-        "CLAUDE_POOL_AGENT_VOLUME_DIR": str(volume),
-        "CLAUDE_POOL_AGENT_CLAUDE_BIN": str(claude_binary()),
-        "CLAUDE_POOL_AGENT_CLI_RETRIES": "0",
-        "CLAUDE_POOL_AGENT_KILL_GRACE_SECONDS": "3",
-    }
-    env.update({f"CLAUDE_POOL_AGENT_{k.upper()}": v for k, v in settings.items()})
-    return env
-
-
-async def start_agent(base_url: str, volume: Path, **settings: str) -> Agent:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "claude_pool",
-        "agent",
-        env=agent_env(base_url, volume, **settings),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-
-    async def ready() -> str:
-        assert proc.stdout is not None
-        while True:
-            line = (await proc.stdout.readline()).decode()
-            if not line:
-                raise AssertionError(f"agent exited before listening:\n{''.join(lines)}")
-            lines.append(line.rstrip("\n"))
-            if "agent listening on " in line:
-                return line.split("agent listening on ", 1)[1].strip()
-
-    try:
-        url = await asyncio.wait_for(ready(), 30)
-    except BaseException:
-        proc.kill()
-        await proc.wait()
-        raise
-
-    async def pump() -> None:
-        assert proc.stdout is not None
-        async for raw in proc.stdout:
-            lines.append(raw.decode().rstrip("\n"))
-
-    session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"})
-    return Agent(proc, url, volume, session, lines, asyncio.create_task(pump()))
+CONTRACT = pytest.mark.parametrize(
+    "launch", ["process", pytest.param("container", marks=pytest.mark.container)], indirect=True
+)
+"""The agent's contract: these tests also run against the slot image in a container."""
 
 
 @pytest.fixture
@@ -178,8 +61,17 @@ async def fake() -> AsyncIterator[FakeAnthropic]:
 
 
 @pytest.fixture
-async def agent(fake: FakeAnthropic, tmp_path: Path) -> AsyncIterator[Agent]:
-    running = await start_agent(fake.base_url, tmp_path / "slot")
+def launch(request: pytest.FixtureRequest) -> Launch:
+    """How this test starts agents: a host process, or (parametrized) the slot image."""
+    if getattr(request, "param", "process") == "process":
+        return start_agent
+    images = request.getfixturevalue("container_images")
+    return functools.partial(start_agent_container, images.engine, images.slot)
+
+
+@pytest.fixture
+async def agent(fake: FakeAnthropic, tmp_path: Path, launch: Launch) -> AsyncIterator[Agent]:
+    running = await launch(fake.base_url, tmp_path / "slot")
     yield running
     await running.stop()
     kill_cli_processes(tmp_path)
@@ -187,26 +79,6 @@ async def agent(fake: FakeAnthropic, tmp_path: Path) -> AsyncIterator[Agent]:
 
 def messages(fake: FakeAnthropic) -> list[RecordedRequest]:
     return [r for r in fake.requests if r.kind == "messages"]
-
-
-def processes_under(root: Path) -> list[int]:
-    """Pids whose working directory is under `root` (the CLI and anything it started)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cwd = os.readlink(entry / "cwd")
-            except OSError:
-                continue
-            if cwd == str(root) or cwd.startswith(f"{root}/"):
-                found.append(int(entry.name))
-    return found
-
-
-def kill_cli_processes(root: Path) -> None:
-    for pid in processes_under(root):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
 
 
 def failure_of(body: dict[str, Any]) -> dict[str, Any]:
@@ -225,6 +97,7 @@ async def until_the_fake_is_asked(fake: FakeAnthropic) -> None:
 # -- success, cost, system prompt ---------------------------------------------------------
 
 
+@CONTRACT
 async def test_a_task_succeeds_with_the_exact_cost_the_cli_reports(
     agent: Agent, fake: FakeAnthropic
 ) -> None:
@@ -375,6 +248,7 @@ async def test_a_task_over_its_turns_fails_with_max_turns(
 # -- tools, structured output, resume -------------------------------------------------------
 
 
+@CONTRACT
 async def test_a_tool_sequence_writes_and_edits_a_real_file_in_the_task_workdir(
     agent: Agent, fake: FakeAnthropic
 ) -> None:
@@ -382,7 +256,7 @@ async def test_a_tool_sequence_writes_and_edits_a_real_file_in_the_task_workdir(
         "t-tools",
         prompt="work [[fake tools=write:edit:bash]]",
         model="sonnet",
-        permissionMode="bypassPermissions",  # as root here: the agent adds IS_SANDBOX=1
+        permissionMode="bypassPermissions",  # as root (host): the agent adds IS_SANDBOX=1
         workdir="repos/acme",
     )
     assert status == 201
@@ -398,7 +272,8 @@ async def test_a_tool_sequence_writes_and_edits_a_real_file_in_the_task_workdir(
     assert (kind, final["state"]) == ("result", "succeeded")
     assert final["result"]["turns"] == 4
     assert final["result"]["permissionDenials"] == []
-    assert f"Primary working directory: {workdir}" in messages(fake)[0].body["system"][-1]["text"]
+    seen = agent.mounted_at / "work" / "repos" / "acme"
+    assert f"Primary working directory: {seen}" in messages(fake)[0].body["system"][-1]["text"]
     assert "task t-tools: turn 1: tool Write" in agent.output
 
 
@@ -470,20 +345,21 @@ async def test_only_the_tasks_mcp_servers_are_loaded(
 # -- stopping: cancel, timeout, agent restarts ----------------------------------------------
 
 
+@CONTRACT
 async def test_cancelling_a_running_task_stops_the_cli_and_reports_cancelled(
     agent: Agent, fake: FakeAnthropic
 ) -> None:
     status, _ = await agent.start_task("t-cancel", prompt="hi [[fake stall=60]]", model="sonnet")
     assert status == 201
     await until_the_fake_is_asked(fake)
-    assert processes_under(agent.volume / "work")
+    assert agent.cli_pids()
     started = time.monotonic()
     status, body = await agent.call("POST", "/v1/tasks/t-cancel/cancel")
     assert (status, body["state"]) == (202, "running")
     body = await agent.finished("t-cancel", timeout=15)
     assert time.monotonic() - started < 10
     assert failure_of(body)["reason"] == "Cancelled"
-    assert processes_under(agent.volume / "work") == []
+    assert agent.cli_pids() == []
 
 
 async def test_a_task_past_its_timeout_is_stopped_and_reports_timeout(agent: Agent) -> None:
@@ -491,14 +367,15 @@ async def test_a_task_past_its_timeout_is_stopped_and_reports_timeout(agent: Age
     body = await agent.run("t-timeout", prompt="hi [[fake stall=60]]", timeoutSeconds=3)
     assert failure_of(body)["reason"] == "Timeout"
     assert 3 <= time.monotonic() - started < 20
-    assert processes_under(agent.volume / "work") == []
+    assert agent.cli_pids() == []
 
 
+@CONTRACT
 async def test_an_agent_killed_mid_task_reports_it_interrupted_after_a_restart(
-    fake: FakeAnthropic, tmp_path: Path
+    fake: FakeAnthropic, tmp_path: Path, launch: Launch
 ) -> None:
     volume = tmp_path / "slot"
-    first = await start_agent(fake.base_url, volume)
+    first = await launch(fake.base_url, volume)
     try:
         status, _ = await first.start_task("t-killed", prompt="hi [[fake stall=60]]")
         assert status == 201
@@ -506,7 +383,7 @@ async def test_an_agent_killed_mid_task_reports_it_interrupted_after_a_restart(
         assert await first.stop(signal.SIGKILL) == -signal.SIGKILL
     finally:
         kill_cli_processes(volume)  # the orphaned CLI (a pod restart would take it too)
-    second = await start_agent(fake.base_url, volume)
+    second = await launch(fake.base_url, volume)
     try:
         status, body = await second.task("t-killed")
         assert status == 200
@@ -518,16 +395,17 @@ async def test_an_agent_killed_mid_task_reports_it_interrupted_after_a_restart(
         await second.stop()
 
 
+@CONTRACT
 async def test_a_result_survives_an_agent_restart_until_acknowledged(
-    fake: FakeAnthropic, tmp_path: Path
+    fake: FakeAnthropic, tmp_path: Path, launch: Launch
 ) -> None:
     volume = tmp_path / "slot"
-    first = await start_agent(fake.base_url, volume)
+    first = await launch(fake.base_url, volume)
     try:
         done = await first.run("t-kept", prompt="keep me", model="sonnet")
     finally:
         assert await first.stop() == 0
-    second = await start_agent(fake.base_url, volume)
+    second = await launch(fake.base_url, volume)
     try:
         status, body = await second.task("t-kept")
         assert (status, body) == (200, done)
@@ -540,17 +418,18 @@ async def test_a_result_survives_an_agent_restart_until_acknowledged(
     assert len(messages(fake)) == 1
 
 
+@CONTRACT
 async def test_sigterm_stops_a_running_task_and_records_it_interrupted(
-    fake: FakeAnthropic, tmp_path: Path
+    fake: FakeAnthropic, tmp_path: Path, launch: Launch
 ) -> None:
     volume = tmp_path / "slot"
-    first = await start_agent(fake.base_url, volume)
+    first = await launch(fake.base_url, volume)
     status, _ = await first.start_task("t-term", prompt="hi [[fake stall=60]]")
     assert status == 201
     await until_the_fake_is_asked(fake)
     assert await first.stop() == 0
-    assert processes_under(volume / "work") == []
-    second = await start_agent(fake.base_url, volume)
+    assert first.cli_pids() == []
+    second = await launch(fake.base_url, volume)
     try:
         _, body = await second.task("t-term")
         assert failure_of(body)["reason"] == "Interrupted"
@@ -562,6 +441,7 @@ async def test_sigterm_stops_a_running_task_and_records_it_interrupted(
 # -- the HTTP contract ----------------------------------------------------------------------
 
 
+@CONTRACT
 async def test_a_bad_or_missing_token_gets_401_and_runs_nothing(
     agent: Agent, fake: FakeAnthropic
 ) -> None:

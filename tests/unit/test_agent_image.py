@@ -1,4 +1,5 @@
-"""Static checks of slot-image/ (it cannot be built here: no Docker)."""
+"""Static checks of slot-image/Dockerfile (the container tier builds and runs the image:
+tests/integration/test_slot_container.py)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,16 @@ def test_the_image_runs_as_a_numeric_non_root_user() -> None:
     assert int(user) != 0
 
 
+def build_arg_defaults() -> dict[str, str]:
+    return dict(arg.split("=", 1) for arg in instructions("ARG") if "=" in arg)
+
+
 def test_every_base_image_is_pinned_to_a_version_tag() -> None:
-    for image in instructions("FROM"):
-        name = image.split()[0]
+    defaults = build_arg_defaults()
+    bases = [image.split()[0] for image in instructions("FROM")]
+    assert all(base.startswith("${") for base in bases), "bases are build arguments"
+    for base in bases:
+        name = defaults[base.removeprefix("${").removesuffix("}")]
         assert ":" in name, name
         tag = name.split(":", 1)[1]
         assert tag != "latest"
@@ -49,8 +57,9 @@ def test_the_cli_version_is_pinned_exactly_and_installed_from_package_json() -> 
 
 def test_python_dependencies_are_pinned_and_exclude_kubernetes() -> None:
     installs = [r for r in instructions("RUN") if "pip install" in r and "/wheels" not in r]
-    packages = [w for r in installs for w in r.split() if not w.startswith("-")]
-    packages = [p for p in packages if p not in ("pip", "install")]
+    steps = [c for r in installs for c in r.split("&&") if "pip install" in c]
+    commands = [c.split("pip install", 1)[1] for c in steps]
+    packages = [w for c in commands for w in c.split() if not w.startswith("-")]
     assert packages
     for package in packages:
         assert re.fullmatch(r"[A-Za-z0-9_.-]+==\d+(\.\d+)*", package), package
@@ -72,6 +81,13 @@ def test_writable_places_are_volumes_so_the_root_filesystem_can_be_read_only() -
     env = " ".join(instructions("ENV"))
     assert "CLAUDE_POOL_AGENT_VOLUME_DIR=/slot" in env
     assert "HOME=/slot/home" in env
+
+
+def test_the_working_directory_is_not_inside_a_volume() -> None:
+    # the runtime would create it in the fresh volume as root, unwritable for the agent
+    (volumes,) = instructions("VOLUME")
+    workdir = instructions("WORKDIR")[-1]
+    assert not any(workdir.startswith(f"{volume}/") for volume in json.loads(volumes)), workdir
 
 
 @pytest.mark.parametrize(
