@@ -26,8 +26,8 @@ from claude_pool.devenv.fakeapi import FakeAnthropicThread
 from claude_pool.devenv.node import RealNode, foreign_interfaces
 from claude_pool.devenv.nodeconfig import NODE_IP
 from tests.containers import ContainerImages
-from tests.helpers import eventually
-from tests.integration.harness import Env, operator_process
+from tests.helpers import eventually, operator_process
+from tests.integration.harness import Env
 from tests.integration.test_examples import PLURALS, example_manifests
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(300)]
