@@ -75,6 +75,7 @@ lint: $(STAMP)/venv ## ruff (lint + format check), mypy strict, import-linter la
 crds: $(STAMP)/venv ## Regenerate crds/ from the pydantic models (and the Helm chart's copy)
 	$(PY) -m claude_pool crds
 	cp crds/*.yaml deploy/chart/crds/
+	cp deploy/admission.yaml deploy/chart/files/admission.yaml
 
 verify: $(STAMP)/venv ## Fail if crds/ (or the chart's copy) differs from what the models generate
 	$(PY) -m claude_pool crds --check

@@ -209,7 +209,7 @@ def test_pool_edits_and_composite_manifests_without_an_operator(
     assert parsed(run("resume", "p", "-o", "json"))["spec"]["suspend"] is False
 
     fan = parsed(run("fan-out", "-p", "p", "a", "b", "--max-parallel", "1", "-o", "json"))
-    assert fan["spec"]["fanOut"] == {"prompts": ["a", "b"], "maxParallel": 1}
+    assert fan["spec"]["fanOut"] == {"prompts": ["a", "b"], "maxParallel": 1, "failFast": False}
     steps = tmp_path / "steps.yaml"
     steps.write_text(
         "- {name: plan, prompt: Plan it.}\n- {name: do, prompt: '{previous_output}'}\n"

@@ -55,3 +55,8 @@ def test_chart_values_are_documented_in_its_readme() -> None:
 
     undocumented = [leaf for leaf in leaves(values) if f"`{leaf}`" not in readme]
     assert not undocumented, undocumented
+
+
+def test_the_chart_carries_the_same_admission_policies() -> None:
+    deploy = ROOT / "deploy" / "admission.yaml"
+    assert (CHART / "files" / "admission.yaml").read_text() == deploy.read_text()
