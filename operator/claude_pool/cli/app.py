@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from claude_pool.cli import composites, devcmd, pools, tasks
+from claude_pool.cli import collab, composites, devcmd, pools, tasks
 from claude_pool.cli.common import Globals
 from claude_pool.cli.exitcodes import ExitCode, code_for
 from claude_pool.cli.output import stderr
@@ -27,7 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit codes: 0 ok, 1 task failed, 2 usage, 3 not found, 4 invalid, 5 no cluster, "
-    "6 timeout, 7 cancelled, 8 forbidden, 9 API error, 10 no result yet (docs/cli.md).",
+    "6 timeout, 7 cancelled, 8 forbidden, 9 API error, 10 no result yet, 11 review refused "
+    "(docs/cli.md).",
 )
 
 
@@ -51,10 +52,12 @@ for command, name in (
     (tasks.delete, "delete"), (composites.fan_out, "fan-out"), (composites.chain, "chain"),
     (composites.auto, "auto"), (tasks.list_tasks, "list"), (pools.get, "get"),
     (pools.status, "status"), (pools.scale, "scale"), (pools.suspend, "suspend"),
-    (pools.resume, "resume"), (pools.drain, "drain"),
+    (pools.resume, "resume"), (pools.drain, "drain"), (collab.approve, "approve"),
+    (collab.reject, "reject"),
 ):  # fmt: skip
     app.command(name)(command)
 app.add_typer(pools.context_app, name="context")
+app.add_typer(collab.message_app, name="message")
 app.command("dev", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     devcmd.dev
 )

@@ -16,6 +16,7 @@ from claude_pool.sdk.errors import (
     InvalidRequest,
     NotFoundError,
     PoolSdkError,
+    ReviewRefused,
     WaitTimeout,
 )
 
@@ -24,7 +25,8 @@ class ExitCode(IntEnum):
     """What `claude-pool` exits with."""
 
     OK = 0
-    """Done; for run/wait/result: the task succeeded."""
+    """Done; for run/wait/result: the task succeeded, or (a task with review) its result
+    waits in AwaitingReview for approve/reject."""
     TASK_FAILED = 1
     """The task finished Failed."""
     USAGE = 2
@@ -45,11 +47,15 @@ class ExitCode(IntEnum):
     """Any other API error."""
     NOT_FINISHED = 10
     """`result`: the task has no result yet."""
+    REVIEW_REFUSED = 11
+    """approve/reject: the operator refused the review (the task is not awaiting review,
+    the review is stale, or a four-eyes pool bars the task's creator)."""
     INTERRUPTED = 130
     """Ctrl-C."""
 
 
 _BY_ERROR: tuple[tuple[type[PoolSdkError], ExitCode], ...] = (
+    (ReviewRefused, ExitCode.REVIEW_REFUSED),
     (NotFoundError, ExitCode.NOT_FOUND),
     (InvalidRequest, ExitCode.INVALID),
     (ClusterUnavailable, ExitCode.NO_CLUSTER),

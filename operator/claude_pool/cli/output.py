@@ -65,6 +65,11 @@ def print_table(table: Table) -> None:
     print("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
+def table_of(*headers: str) -> Table:
+    """An empty kubectl-like table with these column headers."""
+    return _table(*headers)
+
+
 def _table(*headers: str) -> Table:
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for header in headers:

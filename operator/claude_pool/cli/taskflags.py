@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from claude_pool.api.claude import Effort, PermissionMode, TaskOverrides
 from claude_pool.api.money import MoneyError, parse_dollars
+from claude_pool.api.phases import TaskPhase
 from claude_pool.api.tasks import ClaudeTask
 from claude_pool.cli.exitcodes import code_for_phase
 from claude_pool.cli.output import Format, emit, stderr
@@ -41,6 +42,14 @@ LabelOpt = Annotated[
     list[str] | None, typer.Option("--label", "-l", help="KEY=VALUE label (repeatable).")
 ]
 WaitFlag = Annotated[bool, typer.Option("--wait", "-w", help="Wait for the result.")]
+ReviewOpt = Annotated[
+    bool,
+    typer.Option("--review", help="Hold the result in AwaitingReview for approve/reject."),
+]
+RejectionsOpt = Annotated[
+    int | None,
+    typer.Option("--max-rejections", help="With --review: rejections that fail it (default 3)."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 
 
@@ -119,7 +128,10 @@ async def finish(
     if result is not None and result.failure is not None:
         stderr.print(f"{name}: {phase}: {result.failure.reason}: {result.failure.message}",
                      markup=False)  # fmt: skip
-    elif phase != "Succeeded":
+    elif phase == TaskPhase.AWAITING_REVIEW:
+        stderr.print(f"{name}: {phase}: decide with `claude-pool approve {name}` or "
+                     f"`claude-pool reject {name} --feedback TEXT`", markup=False)  # fmt: skip
+    elif phase != TaskPhase.SUCCEEDED:
         stderr.print(f"{name}: {phase}", markup=False)
     return code_for_phase(phase)
 

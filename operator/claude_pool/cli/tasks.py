@@ -24,6 +24,8 @@ from claude_pool.cli.taskflags import (
     PermissionOpt,
     PriorityOpt,
     QuietOpt,
+    RejectionsOpt,
+    ReviewOpt,
     TurnsOpt,
     created,
     finish,
@@ -53,13 +55,16 @@ def run(
         int | None, typer.Option("--task-timeout", help="spec.timeoutSeconds of the task.")
     ] = None,
     label: LabelOpt = None,
+    review: ReviewOpt = False,
+    max_rejections: RejectionsOpt = None,
     timeout: WaitOpt = DEFAULT_TIMEOUT,
     output: OutputOpt = Format.TABLE,
     quiet: QuietOpt = False,
 ) -> None:
     """Run a prompt on a pool: create the task, follow it live, print its output.
 
-    Exits 0 when it succeeded, 1 failed, 7 cancelled, 6 when --timeout passed first.
+    Exits 0 when it succeeded (with --review: when its result awaits review), 1 failed,
+    7 cancelled, 6 when --timeout passed first.
     """
     config = overrides(model, effort, max_turns, max_budget, permission_mode)
     text = read_prompt(prompt)
@@ -67,7 +72,8 @@ def run(
     async def work(client: AsyncClient) -> int:
         task = await client.submit(
             pool, text, name=name, config=config, priority=priority,
-            timeout_seconds=task_timeout, labels=labels_of(label),
+            timeout_seconds=task_timeout, labels=labels_of(label), review=review,
+            max_rejections=max_rejections,
         )  # fmt: skip
         return await finish(client, task, timeout, output, quiet)
 
@@ -90,6 +96,8 @@ def submit(
     max_budget: BudgetOpt = None,
     priority: PriorityOpt = 0,
     label: LabelOpt = None,
+    review: ReviewOpt = False,
+    max_rejections: RejectionsOpt = None,
     output: OutputOpt = Format.TABLE,
 ) -> None:
     """Create a task and return at once: a prompt for a pool, or manifests from a file."""
@@ -112,8 +120,9 @@ def submit(
 
     async def work(client: AsyncClient) -> ClaudeTask:
         return await client.submit(
-            pool, text, name=name, config=config, priority=priority, labels=labels_of(label)
-        )
+            pool, text, name=name, config=config, priority=priority, labels=labels_of(label),
+            review=review, max_rejections=max_rejections,
+        )  # fmt: skip
 
     created(call(ctx, work), output)
 

@@ -3,8 +3,8 @@
 `claude-pool mcp` (stdio, or streamable HTTP with `--transport http`) builds it with
 `build_server`. Every tool call goes through one `AsyncClient` made from the caller's
 kubeconfig, so the caller's RBAC decides what the tools may do. Tools take an optional
-`pool` (default: `--pool`). Errors come back as tool errors with the SDK's message. Review
-(approve/reject) and messaging are not offered: the operator does not have them yet.
+`pool` (default: `--pool`). Errors come back as tool errors with the SDK's message. The
+review and messaging tools are in `collabtools`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from claude_pool.api.claude import Effort, TaskOverrides
 from claude_pool.api.modes import AutoHints, RoutePreference
 from claude_pool.api.money import MoneyError, parse_dollars
+from claude_pool.mcpserver.collabtools import register_collaboration
 from claude_pool.mcpserver.replies import status_reply, task_reply
 from claude_pool.sdk.client import AsyncClient
 from claude_pool.sdk.errors import InvalidRequest, PoolSdkError, WaitTimeout
@@ -27,7 +28,9 @@ DEFAULT_WAIT_SECONDS = 600
 INSTRUCTIONS = (
     "Run Claude Code tasks on a claude-pool ClaudePool in Kubernetes. pool_run waits for the "
     "result; pool_submit returns a task_id for pool_result. Money is in microdollars "
-    "(1 USD = 1000000). Fan-out, chain and auto create composite tasks."
+    "(1 USD = 1000000). Fan-out, chain and auto create composite tasks. "
+    "pool_submit_with_review holds a result for pool_approve_result / pool_reject_result; "
+    "pool_send_message and pool_broadcast leave notes for slots' next tasks."
 )
 
 
@@ -276,7 +279,9 @@ def _step(step: dict[str, Any]) -> dict[str, Any]:
 def build_server(client: AsyncClient, default_pool: str | None) -> MCPServer[Any]:
     """The MCP server with every pool tool registered."""
     server: MCPServer[Any] = MCPServer(name="claude-pool", instructions=INSTRUCTIONS)
-    _register(server, PoolTools(client, default_pool))
+    tools = PoolTools(client, default_pool)
+    _register(server, tools)
+    register_collaboration(server, tools, DEFAULT_WAIT_SECONDS)
     return server
 
 

@@ -18,6 +18,8 @@ from claude_pool.sdk.errors import (
     NotFoundError,
     PoolNotFound,
     PoolSdkError,
+    ReviewNotFound,
+    ReviewRefused,
     TaskNotFound,
     WaitTimeout,
 )
@@ -35,6 +37,8 @@ __all__ = [
     "PoolNotFound",
     "PoolSdkError",
     "PoolSummary",
+    "ReviewNotFound",
+    "ReviewRefused",
     "TaskNotFound",
     "WaitTimeout",
 ]

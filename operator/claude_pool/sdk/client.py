@@ -1,5 +1,6 @@
 """The async SDK: the seed's verbs (run, submit, result, fan_out, submit_chain, auto, cancel,
-scale, drain, status, context) on top of ClaudePool and ClaudeTask objects.
+scale, drain, status, context; approve, reject and messages from `collaboration`) on top of
+ClaudePool, ClaudeTask, ClaudeReview and ClaudeMessage objects.
 
 Used directly from async code, through `claude_pool.sdk.sync.Client` from sync code, and by
 the CLI and the MCP server. It reaches the cluster only through a `Door`
@@ -25,6 +26,7 @@ from claude_pool.api.results import TaskResult
 from claude_pool.api.tasks import ClaudeTask, ClaudeTaskSpec
 from claude_pool.kube.access import ClusterDoor, NoConfiguration, connect
 from claude_pool.sdk import manifests
+from claude_pool.sdk.collaboration import Collaboration
 from claude_pool.sdk.door import Door
 from claude_pool.sdk.errors import ClusterUnavailable, PoolNotFound, TaskNotFound, WaitTimeout
 from claude_pool.sdk.summaries import PoolSummary, pool_summary, task_phase
@@ -47,7 +49,7 @@ def is_done(task: ClaudeTask) -> bool:
     return task_phase(task) in RESULT_PHASES
 
 
-class AsyncClient:
+class AsyncClient(Collaboration):
     """Pools and tasks of one namespace (per call overridable with `namespace=`)."""
 
     def __init__(self, door: Door, namespace: str, *, clock: Callable[[], float] = time.monotonic):
@@ -219,31 +221,40 @@ class AsyncClient:
         priority: int = 0,
         timeout_seconds: int | None = None,
         labels: Mapping[str, str] | None = None,
+        review: bool = False,
+        max_rejections: int | None = None,
         namespace: str | None = None,
     ) -> ClaudeTask:
-        """Create a single-prompt task and return it at once (the seed's submit)."""
+        """Create a single-prompt task and return it at once (the seed's submit). With
+        `review` its successful result waits in AwaitingReview for approve/reject (the
+        seed's submit_with_review); `max_rejections` (default 3) rejections fail it."""
         spec = manifests.task_spec(
-            pool, prompt=prompt, config=config, priority=priority, timeout_seconds=timeout_seconds
-        )
+            pool, prompt=prompt, config=config, priority=priority,
+            timeout_seconds=timeout_seconds, review=manifests.review(review, max_rejections),
+        )  # fmt: skip
         return await self._submit(spec, name, labels, namespace)
 
     async def fan_out(
         self,
         pool: str,
-        prompts: list[str],
+        prompts: list[str] | None = None,
         *,
+        chains: list[Chain] | list[list[dict[str, Any]]] | None = None,
         max_parallel: int | None = None,
+        fail_fast: bool = False,
         name: str | None = None,
         config: TaskOverrides | None = None,
         priority: int = 0,
         labels: Mapping[str, str] | None = None,
         namespace: str | None = None,
     ) -> ClaudeTask:
-        """Create a fan-out task: every prompt runs as its own child task."""
-        spec = manifests.task_spec(
-            pool, fan_out=manifests.fan_out(prompts, max_parallel), config=config,
-            priority=priority,
-        )  # fmt: skip
+        """Create a fan-out task: every prompt (or every chain, the seed's fan_out_chains)
+        runs as its own child task; `fail_fast` cancels the rest at the first failure."""
+        items = None
+        if chains is not None:
+            items = [c if isinstance(c, Chain) else manifests.chain(c) for c in chains]
+        fan = manifests.fan_out(prompts, max_parallel, chains=items, fail_fast=fail_fast)
+        spec = manifests.task_spec(pool, fan_out=fan, config=config, priority=priority)
         return await self._submit(spec, name, labels, namespace)
 
     async def submit_chain(
@@ -315,12 +326,16 @@ class AsyncClient:
         priority: int = 0,
         timeout_seconds: int | None = None,
         labels: Mapping[str, str] | None = None,
+        review: bool = False,
+        max_rejections: int | None = None,
         namespace: str | None = None,
     ) -> ClaudeTask:
-        """Submit a prompt and wait for its result (the seed's run)."""
+        """Submit a prompt and wait for its result (the seed's run); with `review` the wait
+        ends when the result is held in AwaitingReview."""
         task = await self.submit(
             pool, prompt, name=name, config=config, priority=priority,
-            timeout_seconds=timeout_seconds, labels=labels, namespace=namespace,
+            timeout_seconds=timeout_seconds, labels=labels, review=review,
+            max_rejections=max_rejections, namespace=namespace,
         )  # fmt: skip
         return await self.wait(
             task.metadata.name, timeout=timeout, on_update=on_update, namespace=namespace

@@ -24,6 +24,15 @@ class TaskNotFound(NotFoundError):
     """The ClaudeTask named does not exist (or was deleted while waiting)."""
 
 
+class ReviewNotFound(NotFoundError):
+    """The ClaudeReview named does not exist (or was deleted while waiting)."""
+
+
+class ReviewRefused(PoolSdkError):
+    """The operator refused a review (Applied=False: the task is not awaiting review, the
+    review is stale, or a four-eyes pool bars the task's creator from approving it)."""
+
+
 class InvalidRequest(PoolSdkError):
     """The request or manifest is invalid (refused by the models or by admission)."""
 

@@ -14,13 +14,17 @@ from pydantic import ValidationError
 
 from claude_pool.api.claude import TaskOverrides
 from claude_pool.api.common import API_VERSION, LocalObjectRef, dump
-from claude_pool.api.modes import Auto, AutoHints, Chain, ChainStep, FanOut
+from claude_pool.api.messages import ClaudeMessageSpec
+from claude_pool.api.modes import Auto, AutoHints, Chain, ChainStep, FanOut, Review
+from claude_pool.api.reviews import ReviewDecision
 from claude_pool.api.tasks import ClaudeTask, ClaudeTaskSpec
 from claude_pool.sdk.errors import InvalidRequest
 from claude_pool.sdk.translating import invalid
 
 POOL_LABEL = "claudepool.io/pool"
 """Label the SDK puts on the tasks it creates, so `list --pool` is a label selector."""
+COORDINATOR = "coordinator"
+"""The sender recipients see on a message sent by no slot (spec.from)."""
 
 
 def task_spec(
@@ -33,10 +37,12 @@ def task_spec(
     config: TaskOverrides | None = None,
     priority: int = 0,
     timeout_seconds: int | None = None,
+    review: Review | None = None,
 ) -> ClaudeTaskSpec:
     """A validated task spec with exactly one mode."""
     try:
         return ClaudeTaskSpec(
+            review=review,
             pool_ref=LocalObjectRef(name=pool),
             prompt=prompt,
             fan_out=fan_out,
@@ -69,9 +75,31 @@ def task_manifest(
     }
 
 
-def fan_out(prompts: list[str], max_parallel: int | None = None) -> FanOut:
+def review(required: bool, max_rejections: int | None = None) -> Review | None:
+    """The review gate of a task (None: no gate)."""
+    if not required:
+        if max_rejections is not None:
+            raise InvalidRequest("max_rejections applies only to a task with review")
+        return None
     try:
-        return FanOut(prompts=prompts, max_parallel=max_parallel)
+        return Review(required=True, **({} if max_rejections is None else
+                                        {"max_rejections": max_rejections}))  # fmt: skip
+    except ValidationError as error:
+        raise invalid(error, "review") from None
+
+
+def fan_out(
+    prompts: list[str] | None = None,
+    max_parallel: int | None = None,
+    *,
+    chains: list[Chain] | None = None,
+    fail_fast: bool = False,
+) -> FanOut:
+    """Prompts (one single-prompt child each) or chains (one chain child each)."""
+    try:
+        return FanOut(
+            prompts=prompts, chains=chains, max_parallel=max_parallel, fail_fast=fail_fast
+        )
     except ValidationError as error:
         raise invalid(error, "fan-out") from None
 
@@ -143,3 +171,46 @@ def manifest_of(task: ClaudeTask) -> dict[str, Any]:
     metadata["labels"] = {**metadata.get("labels", {}), POOL_LABEL: task.spec.pool_ref.name}
     return {"apiVersion": API_VERSION, "kind": "ClaudeTask", "metadata": metadata,
             "spec": dump(task.spec)}  # fmt: skip
+
+
+def review_manifest(task: str, decision: ReviewDecision, feedback: str = "") -> dict[str, Any]:
+    """The ClaudeReview to POST (generateName TASK-DECISION-); spec.reviewer is left out:
+    the API server stamps the caller's user (deploy/admission.yaml)."""
+    if decision == ReviewDecision.REJECT and not feedback.strip():
+        raise InvalidRequest("a rejection needs feedback: it tells the next run what to fix")
+    spec: dict[str, Any] = {"taskRef": {"name": task}, "decision": str(decision)}
+    if feedback:
+        spec["feedback"] = feedback
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ClaudeReview",
+        "metadata": {"generateName": f"{task[:200]}-{decision}-"},
+        "spec": spec,
+    }
+
+
+def message_manifest(
+    pool: LocalObjectRef,
+    content: str,
+    *,
+    to_slot: int | None,
+    from_slot: int | None = None,
+    sender: str | None = None,
+) -> dict[str, Any]:
+    """The ClaudeMessage to POST: for slot `to_slot`, or a broadcast when it is None. The
+    sender shown to recipients defaults to slot-N (from_slot) or "coordinator"."""
+    if sender is None:
+        sender = f"slot-{from_slot}" if from_slot is not None else COORDINATOR
+    try:
+        spec = ClaudeMessageSpec.model_validate({
+            "poolRef": dump(pool), "from": sender, "fromSlot": from_slot, "toSlot": to_slot,
+            "broadcast": to_slot is None, "content": content,
+        })  # fmt: skip
+    except ValidationError as error:
+        raise invalid(error, "message") from None
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ClaudeMessage",
+        "metadata": {"generateName": f"{pool.name[:200]}-msg-"},
+        "spec": dump(spec),
+    }

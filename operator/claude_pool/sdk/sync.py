@@ -11,8 +11,10 @@ import asyncio
 from collections.abc import AsyncGenerator, Coroutine, Iterator
 from typing import Any, Self, TypeVar
 
+from claude_pool.api.messages import ClaudeMessage
 from claude_pool.api.pools import ClaudePool
 from claude_pool.api.results import TaskResult
+from claude_pool.api.reviews import ClaudeReview
 from claude_pool.api.tasks import ClaudeTask
 from claude_pool.sdk.client import AsyncClient
 from claude_pool.sdk.summaries import PoolSummary
@@ -104,7 +106,7 @@ class Client:
     def run(self, pool: str, prompt: str, **kw: Any) -> ClaudeTask:
         return self._run(self.inner.run(pool, prompt, **kw))
 
-    def fan_out(self, pool: str, prompts: list[str], **kw: Any) -> ClaudeTask:
+    def fan_out(self, pool: str, prompts: list[str] | None = None, **kw: Any) -> ClaudeTask:
         return self._run(self.inner.fan_out(pool, prompts, **kw))
 
     def submit_chain(self, pool: str, chain: Any, **kw: Any) -> ClaudeTask:
@@ -127,6 +129,31 @@ class Client:
 
     def delete(self, name: str, **kw: Any) -> None:
         self._run(self.inner.delete(name, **kw))
+
+    # reviews and messages
+    def approve(self, task: str, feedback: str = "", **kw: Any) -> ClaudeReview:
+        return self._run(self.inner.approve(task, feedback, **kw))
+
+    def reject(self, task: str, feedback: str, **kw: Any) -> ClaudeReview:
+        return self._run(self.inner.reject(task, feedback, **kw))
+
+    def review(self, name: str, **kw: Any) -> ClaudeReview:
+        return self._run(self.inner.review(name, **kw))
+
+    def reviews(self, task: str | None = None, **kw: Any) -> list[ClaudeReview]:
+        return self._run(self.inner.reviews(task, **kw))
+
+    def wait_review(self, name: str, **kw: Any) -> ClaudeReview:
+        return self._run(self.inner.wait_review(name, **kw))
+
+    def send_message(self, pool: str, to_slot: int, content: str, **kw: Any) -> ClaudeMessage:
+        return self._run(self.inner.send_message(pool, to_slot, content, **kw))
+
+    def broadcast(self, pool: str, content: str, **kw: Any) -> ClaudeMessage:
+        return self._run(self.inner.broadcast(pool, content, **kw))
+
+    def messages(self, pool: str | None = None, **kw: Any) -> list[ClaudeMessage]:
+        return self._run(self.inner.messages(pool, **kw))
 
     def logs(self, name: str, **kw: Any) -> Iterator[str]:
         """The task's log lines, each as it arrives."""
