@@ -47,6 +47,9 @@ class FakeDoor:
         self.closed = False
         self.log_hangs = False
         """pod_log keeps the stream open after its lines (a follow that never ends)."""
+        self.user = "alice"
+        """The authenticated user: stamped as a created ClaudeReview's spec.reviewer, as the
+        admission policy of deploy/admission.yaml does."""
 
     # helpers for tests
     def put(self, plural: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +119,8 @@ class FakeDoor:
         meta = body["metadata"]
         if "name" not in meta:
             meta["name"] = f"{meta.pop('generateName')}{next(self._names):05d}"
+        if plural == "claudereviews":
+            body["spec"].setdefault("reviewer", self.user)
         if (plural, namespace, meta["name"]) in self.objects:
             raise ApiError(409, f'{plural} "{meta["name"]}" already exists')
         return copy.deepcopy(self.put(plural, namespace, body))

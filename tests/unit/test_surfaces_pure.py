@@ -75,6 +75,7 @@ def test_exit_codes_are_distinct_and_follow_the_outcome() -> None:
     assert code_for_phase(TaskPhase.FAILED) == 1
     assert code_for_phase(TaskPhase.CANCELLED) == 7
     assert code_for_phase(TaskPhase.RUNNING) == ExitCode.NOT_FINISHED
+    assert code_for_phase(TaskPhase.AWAITING_REVIEW) == ExitCode.OK
 
 
 def _structured(result: Any) -> dict[str, Any]:
@@ -92,7 +93,9 @@ async def test_mcp_tools_are_listed_and_called_through_an_mcp_client() -> None:
         assert {"pool_run", "pool_submit", "pool_result", "pool_cancel", "pool_fan_out",
                 "pool_submit_chain", "pool_auto", "pool_status", "context_set", "context_get",
                 "context_list", "context_delete", "pool_scale_up", "pool_scale_down",
-                "pool_set_target_slots", "pool_drain"} <= names  # fmt: skip
+                "pool_set_target_slots", "pool_drain", "pool_submit_with_review",
+                "pool_approve_result", "pool_reject_result", "pool_send_message",
+                "pool_broadcast", "pool_list_messages"} <= names  # fmt: skip
         submitted = _structured(await mcp.call_tool("pool_submit", {"prompt": "hi"}))
         task_id = submitted["task_id"]
         pending = _structured(await mcp.call_tool("pool_result", {"task_id": task_id}))
@@ -110,6 +113,19 @@ async def test_mcp_tools_are_listed_and_called_through_an_mcp_client() -> None:
         assert waited["timed_out"] is True and waited["phase"] == "Pending"
         listed = _structured(await mcp.call_tool("pool_list_tasks", {}))["tasks"]
         assert len(listed) == 3
+        sent = _structured(await mcp.call_tool("pool_broadcast", {"content": "hi", "from_slot": 0}))
+        messages = _structured(await mcp.call_tool("pool_list_messages", {"slot": 1}))["messages"]
+        assert [(m["message_id"], m["from"], m["state"]) for m in messages] == [
+            (sent["message_id"], "slot-0", "Pending")]  # fmt: skip
+        assert _structured(await mcp.call_tool("pool_list_messages", {"slot": 0})) == {
+            "messages": []}  # fmt: skip
+        gated = _structured(await mcp.call_tool("pool_submit_with_review", {"prompt": "r"}))
+        assert door.objects[("claudetasks", NS, gated["task_id"])]["spec"]["review"]["required"]
+        early = await mcp.call_tool(
+            "pool_reject_result",
+            {"task_id": gated["task_id"], "feedback": "", "timeout_seconds": 1},
+        )
+        assert early.is_error and "needs feedback" in early.content[0].text
         missing = await mcp.call_tool("pool_submit", {"prompt": "hi", "pool": "nope"})
         assert missing.is_error
         assert "pool 'nope' not found" in missing.content[0].text
