@@ -51,6 +51,9 @@ def fan_out(
     max_parallel: Annotated[
         int | None, typer.Option("--max-parallel", help="Most children at once.")
     ] = None,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Cancel the rest at the first failed child.")
+    ] = False,
     name: NameOpt = None,
     model: ModelOpt = None,
     max_budget: BudgetOpt = None,
@@ -65,8 +68,8 @@ def fan_out(
 
     async def work(client: AsyncClient) -> int:
         task = await client.fan_out(
-            pool, prompts, max_parallel=max_parallel, name=name, config=config,
-            priority=priority, labels=labels_of(label),
+            pool, prompts, max_parallel=max_parallel, fail_fast=fail_fast, name=name,
+            config=config, priority=priority, labels=labels_of(label),
         )  # fmt: skip
         return await _maybe_wait(client, task, wait_, timeout, output)
 

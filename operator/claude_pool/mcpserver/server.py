@@ -138,12 +138,13 @@ def _register(server: MCPServer[Any], tools: PoolTools) -> None:
         prompts: list[str],
         pool: str | None = None,
         max_parallel: int | None = None,
+        fail_fast: bool = False,
         wait: bool = False,
         timeout_seconds: int = DEFAULT_WAIT_SECONDS,
     ) -> dict[str, Any]:
-        task = await tools.guard(
-            client.fan_out(tools.pool(pool), prompts, max_parallel=max_parallel)
-        )
+        task = await tools.guard(client.fan_out(
+            tools.pool(pool), prompts, max_parallel=max_parallel, fail_fast=fail_fast
+        ))  # fmt: skip
         if wait:
             return await tools.finished(task.metadata.name, timeout_seconds)
         return {"task_id": task.metadata.name}
