@@ -151,7 +151,7 @@ def test_a_fully_specified_pool_is_accepted_and_keeps_every_field(
                             "config": {"model": "opus", "jsonSchema": {"type": "object"}},
                         },
                     ],
-                    "isolation": "worktree",
+                    "isolation": "none",
                 },
             },
             id="chain",
@@ -233,6 +233,12 @@ INVALID: list[Any] = [
     ),
     pytest.param(
         "task", {"prompt": None, "chain": {"steps": []}}, "spec.chain.steps", id="no-steps"
+    ),
+    pytest.param(
+        "task",
+        {"prompt": None, "chain": {"steps": chain_steps("a"), "isolation": "worktree"}},
+        "spec.chain.isolation: worktree and clone need workspaces",
+        id="chain-isolation-without-workspaces",
     ),
     pytest.param(
         "task",

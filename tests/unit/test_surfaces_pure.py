@@ -53,9 +53,9 @@ def test_bad_task_manifests_are_refused_with_the_reason(text: str, message: str)
 
 def test_chain_files_are_a_list_of_steps_or_a_mapping() -> None:
     listed = load_chain("- {name: a, prompt: x}\n- {name: b, prompt: '{previous_output}'}\n")
-    mapped = load_chain("steps:\n- {name: a, prompt: x}\nisolation: worktree\n")
+    mapped = load_chain("steps:\n- {name: a, prompt: x}\nisolation: none\n")
     assert [s.name for s in listed.steps] == ["a", "b"]
-    assert mapped.isolation == "worktree"
+    assert mapped.isolation == "none"
     with pytest.raises(InvalidRequest, match="steps"):
         load_chain("name: lonely\n")
 

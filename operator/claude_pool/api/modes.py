@@ -42,6 +42,12 @@ class ChainIsolation(StrEnum):
     """All steps in one clone of the repository created for the chain."""
 
 
+ISOLATION_NOT_BUILT = (
+    "spec.chain.isolation: worktree and clone need workspaces, which are not built yet;"
+    " leave it out or set none"
+)
+
+
 class RoutePreference(StrEnum):
     """Which route an auto task should prefer (a hint; the router may choose otherwise)."""
 
@@ -79,20 +85,26 @@ class Chain(SpecModel):
                 "self.steps.all(s, self.steps.exists_one(t, t.name == s.name))",
                 "spec.chain.steps names must be unique",
                 field_path=".steps",
-            )
+            ),
+            cel(
+                "!has(self.isolation) || self.isolation == 'none'",
+                ISOLATION_NOT_BUILT,
+            ),
         )
     )
 
     steps: Annotated[list[ChainStep], Field(min_length=1, max_length=MAX_CHAIN_STEPS)]
     """The steps, in order: 1 to 20."""
     isolation: ChainIsolation | None = None
-    """none, worktree or clone (effective with spec.workspace)."""
+    """none, worktree or clone; only none until workspaces are built (spec.workspace)."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> Chain:
         names = [step.name for step in self.steps]
         if len(set(names)) != len(names):
             raise ValueError("spec.chain.steps names must be unique")
+        if self.isolation not in (None, ChainIsolation.NONE):
+            raise ValueError(ISOLATION_NOT_BUILT)
         return self
 
 
