@@ -138,7 +138,8 @@ def test_chart_values_change_what_they_say() -> None:
 
 
 def _plural(kind: str) -> str:
-    return {"NetworkPolicy": "networkpolicies"}.get(kind, kind.lower() + "s")
+    lower = kind.lower()
+    return lower[:-1] + "ies" if lower.endswith("y") else lower + "s"
 
 
 def dry_run_apply(api: client.ApiClient, doc: Doc) -> None:
@@ -171,7 +172,9 @@ def test_the_api_server_accepts_the_chart_and_the_autoscaling_example(
                 "--set", f"networkPolicy.namespaces={{{namespace}}}")  # fmt: skip
     kinds = sorted({d["kind"] for d in docs})
     assert kinds == ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition",
-                     "Deployment", "NetworkPolicy", "Service", "ServiceAccount"]  # fmt: skip
+                     "Deployment", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding",
+                     "NetworkPolicy", "Service", "ServiceAccount", "ValidatingAdmissionPolicy",
+                     "ValidatingAdmissionPolicyBinding"]  # fmt: skip
     for doc in docs:
         dry_run_apply(api_client, doc)
     hpa = yaml.safe_load((DEPLOY / "autoscaling" / "hpa.yaml").read_text())

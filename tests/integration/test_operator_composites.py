@@ -46,11 +46,12 @@ def leaves(env: Env) -> list[dict[str, Any]]:
 
 
 def spend_is(env: Env, total: int) -> None:
-    eventually(
-        lambda: env.pool()["status"]["budget"]["spentMicrodollars"] == total,
-        timeout=30,
-        what=f"pool spend {total}",
-    )
+    def spent() -> bool:
+        value = env.pool()["status"]["budget"]["spentMicrodollars"]
+        assert value == total, f"the pool's spend is {value}"
+        return True
+
+    eventually(spent, timeout=30, what=f"pool spend {total}")
 
 
 def last_prompt(body: Any) -> str:
