@@ -10,7 +10,6 @@ the CLI and the MCP server. It reaches the cluster only through a `Door`
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, Self
@@ -18,18 +17,21 @@ from typing import Any, Self
 from claude_pool.api.claude import TaskOverrides
 from claude_pool.api.common import dump
 from claude_pool.api.conditions import PoolConditionType, get_condition
+from claude_pool.api.messages import ClaudeMessage
 from claude_pool.api.modes import AutoHints, Chain, ChainStep
 from claude_pool.api.phases import FINISHED_PHASES, TaskPhase
 from claude_pool.api.pools import ClaudePool
 from claude_pool.api.reasons import PoolReason
 from claude_pool.api.results import TaskResult
+from claude_pool.api.reviews import ClaudeReview
 from claude_pool.api.tasks import ClaudeTask, ClaudeTaskSpec
 from claude_pool.kube.access import ClusterDoor, NoConfiguration, connect
 from claude_pool.sdk import manifests
-from claude_pool.sdk.collaboration import Collaboration
+from claude_pool.sdk.collaboration import REVIEW_TIMEOUT, Collaboration
 from claude_pool.sdk.door import Door
-from claude_pool.sdk.errors import ClusterUnavailable, PoolNotFound, TaskNotFound, WaitTimeout
+from claude_pool.sdk.errors import ClusterUnavailable, PoolNotFound, TaskNotFound
 from claude_pool.sdk.summaries import PoolSummary, pool_summary, task_phase
+from claude_pool.sdk.tasklogs import Bound, task_lines
 from claude_pool.sdk.translating import translated
 from claude_pool.sdk.waiting import wait_for
 
@@ -49,13 +51,15 @@ def is_done(task: ClaudeTask) -> bool:
     return task_phase(task) in RESULT_PHASES
 
 
-class AsyncClient(Collaboration):
+class AsyncClient:
     """Pools and tasks of one namespace (per call overridable with `namespace=`)."""
 
     def __init__(self, door: Door, namespace: str, *, clock: Callable[[], float] = time.monotonic):
         self.door = door
         self.namespace = namespace
         self.clock = clock
+        self.collaboration = Collaboration(door, namespace, clock)
+        """Reviews and messages; its verbs are also this client's (approve, reject, ...)."""
 
     @classmethod
     def connect(
@@ -83,6 +87,65 @@ class AsyncClient(Collaboration):
 
     def _ns(self, namespace: str | None) -> str:
         return namespace or self.namespace
+
+    # reviews and messages (claude_pool.sdk.collaboration) --------------------------------
+    async def approve(
+        self, task: str, feedback: str = "", *, wait: bool = False,
+        timeout: float = REVIEW_TIMEOUT, namespace: str | None = None,
+    ) -> ClaudeReview:  # fmt: skip
+        """Approve a task awaiting review: the task succeeds (seed: approve_result)."""
+        return await self.collaboration.approve(
+            task, feedback, wait=wait, timeout=timeout, namespace=namespace
+        )
+
+    async def reject(
+        self, task: str, feedback: str, *, wait: bool = False,
+        timeout: float = REVIEW_TIMEOUT, namespace: str | None = None,
+    ) -> ClaudeReview:  # fmt: skip
+        """Reject a task awaiting review: it runs again with the feedback appended to its
+        prompt, or fails at its maxRejections-th rejection (seed: reject_result)."""
+        return await self.collaboration.reject(
+            task, feedback, wait=wait, timeout=timeout, namespace=namespace
+        )
+
+    async def review(self, name: str, *, namespace: str | None = None) -> ClaudeReview:
+        return await self.collaboration.review(name, namespace=namespace)
+
+    async def reviews(
+        self, task: str | None = None, *, namespace: str | None = None
+    ) -> list[ClaudeReview]:
+        """The namespace's reviews (of one task when given)."""
+        return await self.collaboration.reviews(task, namespace=namespace)
+
+    async def wait_review(
+        self, name: str, *, timeout: float = REVIEW_TIMEOUT, namespace: str | None = None
+    ) -> ClaudeReview:
+        """The review once the operator applied it; ReviewRefused when it refused it."""
+        return await self.collaboration.wait_review(name, timeout=timeout, namespace=namespace)
+
+    async def send_message(
+        self, pool: str, to_slot: int, content: str, *, from_slot: int | None = None,
+        sender: str | None = None, namespace: str | None = None,
+    ) -> ClaudeMessage:  # fmt: skip
+        """A note for slot `to_slot` of the pool, prepended to its next task's prompt."""
+        return await self.collaboration.send_message(
+            pool, to_slot, content, from_slot=from_slot, sender=sender, namespace=namespace
+        )
+
+    async def broadcast(
+        self, pool: str, content: str, *, from_slot: int | None = None,
+        sender: str | None = None, namespace: str | None = None,
+    ) -> ClaudeMessage:  # fmt: skip
+        """A note for every slot of the pool but `from_slot`, at each one's next task."""
+        return await self.collaboration.broadcast(
+            pool, content, from_slot=from_slot, sender=sender, namespace=namespace
+        )
+
+    async def messages(
+        self, pool: str | None = None, *, namespace: str | None = None
+    ) -> list[ClaudeMessage]:
+        """Messages of the namespace (of one pool when given), oldest first."""
+        return await self.collaboration.messages(pool, namespace=namespace)
 
     # pools ------------------------------------------------------------------------------
     async def pool(self, name: str, *, namespace: str | None = None) -> ClaudePool:
@@ -396,25 +459,9 @@ class AsyncClient(Collaboration):
             since_seconds=None,
         )  # fmt: skip
         gone = TaskNotFound(f"slot pod {task.status.slot!r} of task {name!r} is gone")
-        try:
-            while True:
-                try:
-                    with translated(gone):
-                        line = await asyncio.wait_for(anext(lines), deadline - self.clock())
-                except StopAsyncIteration:
-                    return
-                except TimeoutError:
-                    raise WaitTimeout(
-                        f"logs of task {name} still open after {timeout:g} s"
-                    ) from None
-                if marker in line:
-                    yield line
-                    if follow and _final_line(line):
-                        return
-        finally:
-            close = getattr(lines, "aclose", None)
-            if close is not None:
-                await close()
+        bound = Bound(deadline, self.clock, f"logs of task {name} still open after {timeout:g} s")
+        async for line in task_lines(lines, marker, follow=follow, bound=bound, gone=gone):
+            yield line
 
     async def wait_for_slot(
         self, name: str, *, timeout: float, namespace: str | None = None
@@ -436,8 +483,3 @@ class AsyncClient(Collaboration):
 def _age_order(task: ClaudeTask) -> tuple[float, str]:
     stamp = task.metadata.creation_timestamp
     return (stamp.timestamp() if stamp is not None else float("inf"), task.metadata.name)
-
-
-def _final_line(line: str) -> bool:
-    """The agent's last line about a task: its result (agent/slot.py `describe`)."""
-    return ": succeeded: " in line or ": failed: " in line

@@ -1,5 +1,6 @@
 """Review decisions and messages between slots: the SDK's approve, reject, send_message,
-broadcast and messages verbs, as a mixin of `claude_pool.sdk.client.AsyncClient`.
+broadcast and messages verbs. `claude_pool.sdk.client.AsyncClient` owns one (built with its
+door, namespace and clock) and exposes its verbs.
 
 A decision is a ClaudeReview (`claude_pool.api.reviews`): the API server stamps
 spec.reviewer with the caller's user (deploy/admission.yaml), the operator applies it and
@@ -46,11 +47,12 @@ def refusal(review: ClaudeReview) -> str:
 
 
 class Collaboration:
-    """approve/reject (ClaudeReview) and messages (ClaudeMessage); mixed into AsyncClient."""
+    """approve/reject (ClaudeReview) and messages (ClaudeMessage) of one namespace by default."""
 
-    door: Door
-    namespace: str
-    clock: Callable[[], float]
+    def __init__(self, door: Door, namespace: str, clock: Callable[[], float]) -> None:
+        self.door = door
+        self.namespace = namespace
+        self.clock = clock
 
     def _ns(self, namespace: str | None) -> str:
         return namespace or self.namespace
