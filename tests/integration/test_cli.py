@@ -216,10 +216,16 @@ def test_pool_edits_and_composite_manifests_without_an_operator(
     )
     chain = parsed(run("chain", "-p", "p", "-f", str(steps), "-o", "json"))
     assert [s["name"] for s in chain["spec"]["chain"]["steps"]] == ["plan", "do"]
+    chains = tmp_path / "chains.yaml"
+    chains.write_text("- [{name: a, prompt: x}]\n- {steps: [{name: b, prompt: y}]}\n")
+    fan_chains = parsed(run("fan-out", "-p", "p", "--chains", str(chains), "-o", "json"))
+    assert [c["steps"][0]["name"] for c in fan_chains["spec"]["fanOut"]["chains"]] == ["a", "b"]
+    both = cli(kubeconfig, namespace, "fan-out", "-p", "p", "x", "--chains", str(chains))
+    assert both.returncode != 0 and "not both" in both.stderr
     auto = parsed(run("auto", "-p", "p", "Build it.", "--prefer", "parallel", "-o", "json"))
     assert auto["spec"]["auto"] == {"prompt": "Build it.", "hints": {"prefer": "parallel"}}
     names = run("get", "tasks", "-o", "name").stdout.split()
-    assert len(names) == 3 and all(n.startswith("claudetask/p-") for n in names)
+    assert len(names) == 4 and all(n.startswith("claudetask/p-") for n in names)
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")

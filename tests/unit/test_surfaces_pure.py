@@ -14,7 +14,7 @@ from claude_pool.cli.app import hoist_globals
 from claude_pool.cli.exitcodes import ExitCode, code_for, code_for_phase
 from claude_pool.mcpserver.server import build_server
 from claude_pool.sdk import AsyncClient, InvalidRequest, PoolNotFound, WaitTimeout
-from claude_pool.sdk.manifests import load_chain, load_tasks
+from claude_pool.sdk.manifests import load_chain, load_chains, load_tasks
 from tests.builders import pool_manifest, task_manifest
 from tests.unit.sdkfake import FakeDoor
 
@@ -58,6 +58,17 @@ def test_chain_files_are_a_list_of_steps_or_a_mapping() -> None:
     assert mapped.isolation == "none"
     with pytest.raises(InvalidRequest, match="steps"):
         load_chain("name: lonely\n")
+
+
+def test_chains_files_are_a_list_of_chains_each_named_in_errors() -> None:
+    chains = load_chains(
+        "- [{name: a, prompt: x}]\n- {steps: [{name: b, prompt: y}], isolation: none}\n"
+    )
+    assert [c.steps[0].name for c in chains] == ["a", "b"]
+    with pytest.raises(InvalidRequest, match="non-empty list"):
+        load_chains("steps: []\n")
+    with pytest.raises(InvalidRequest, match="chain 1"):
+        load_chains("- [{name: a, prompt: x}]\n- lonely\n")
 
 
 def test_kubectl_global_flags_are_hoisted_from_anywhere() -> None:

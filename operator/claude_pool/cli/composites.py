@@ -1,5 +1,5 @@
-"""CLI commands that create composite tasks: fan-out, chain (from a steps file), auto.
-The operator does not run these modes yet; `--wait` follows them like `run`.
+"""CLI commands that create composite tasks: fan-out (of prompts, or of chains from a file),
+chain (from a steps file), auto. `--wait` follows them like `run`: the parent's phase.
 """
 
 from __future__ import annotations
@@ -46,8 +46,19 @@ async def _maybe_wait(
 
 def fan_out(
     ctx: typer.Context,
-    prompts: Annotated[list[str], typer.Argument(help="The prompts, one child task each.")],
+    prompts: Annotated[
+        list[str] | None, typer.Argument(help="The prompts, one child task each.")
+    ] = None,
+    *,
     pool: PoolOpt,
+    chains_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--chains",
+            help="YAML list of chains (each a list of steps or {steps, isolation}), one child"
+            " chain each, instead of prompts ('-': stdin).",
+        ),
+    ] = None,
     max_parallel: Annotated[
         int | None, typer.Option("--max-parallel", help="Most children at once.")
     ] = None,
@@ -63,13 +74,20 @@ def fan_out(
     timeout: WaitOpt = DEFAULT_TIMEOUT,
     output: OutputOpt = Format.TABLE,
 ) -> None:
-    """Create a fan-out task: every prompt runs as its own child task, in parallel."""
+    """Create a fan-out task: every prompt (or every chain of --chains) runs as its own child
+    task, in parallel."""
+    if bool(prompts) == (chains_file is not None):
+        raise typer.BadParameter("give the prompts or --chains FILE, not both and not neither")
+    chains = None
+    if chains_file is not None:
+        text = sys.stdin.read() if str(chains_file) == "-" else read_file(chains_file)
+        chains = manifests.load_chains(text)
     config = overrides(model, max_budget=max_budget)
 
     async def work(client: AsyncClient) -> int:
         task = await client.fan_out(
-            pool, prompts, max_parallel=max_parallel, fail_fast=fail_fast, name=name,
-            config=config, priority=priority, labels=labels_of(label),
+            pool, prompts or None, max_parallel=max_parallel, fail_fast=fail_fast, name=name,
+            config=config, priority=priority, labels=labels_of(label), chains=chains,
         )  # fmt: skip
         return await _maybe_wait(client, task, wait_, timeout, output)
 

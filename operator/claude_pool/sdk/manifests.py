@@ -125,14 +125,30 @@ def load_chain(text: str) -> Chain:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise InvalidRequest(f"the chain file is not valid YAML: {error}") from None
+    return _chain_of(data, "chain")
+
+
+def load_chains(text: str) -> list[Chain]:
+    """Fan-out items that are chains, from YAML: a list whose entries are each a chain (a
+    list of steps, or a mapping with `steps` and `isolation`): the seed's fan_out_chains."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise InvalidRequest(f"the chains file is not valid YAML: {error}") from None
+    if not isinstance(data, list) or not data:
+        raise InvalidRequest("the chains file must be a non-empty list of chains")
+    return [_chain_of(item, f"chain {index}") for index, item in enumerate(data)]
+
+
+def _chain_of(data: Any, what: str) -> Chain:
     if isinstance(data, list):
         data = {"steps": data}
     if not isinstance(data, dict):
-        raise InvalidRequest("the chain file must be a list of steps or a mapping with steps")
+        raise InvalidRequest(f"{what}: must be a list of steps or a mapping with steps")
     try:
         return Chain.model_validate(data)
     except ValidationError as error:
-        raise invalid(error, "chain") from None
+        raise invalid(error, what) from None
 
 
 def load_tasks(text: str) -> list[ClaudeTask]:
