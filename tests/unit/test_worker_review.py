@@ -214,6 +214,8 @@ async def test_a_reviewed_fan_out_reruns_as_a_new_generation_and_a_cancel_ends_i
     assert held["phase"] == "AwaitingReview"
     assert held["result"]["output"] == "[0] plan\n[1] plan"
     assert held["costMicrodollars"] == 200
+    (event,) = rig.events("AwaitingReview")
+    assert event["involved"]["name"] == "f" and "(cost 200 microdollars)" in event["message"]
     rig.clock.advance(1)
     add_review(rig, "r1", "f", "reject", feedback="more")
     await rig.cycle(worker)
@@ -236,6 +238,7 @@ async def test_a_reviewed_fan_out_reruns_as_a_new_generation_and_a_cancel_ends_i
     again = rig.status(TASKS, "f")
     assert again["phase"] == "AwaitingReview"
     assert again["costMicrodollars"] == 800
+    assert len(rig.events("AwaitingReview")) == 2, "once per result held"
     assert again["children"] == {**again["children"], "generation": 1, "total": 2}
     assert rig.status(POOLS, "p")["budget"]["spentMicrodollars"] == 800
     body = rig.kube.get(TASKS, "f")
