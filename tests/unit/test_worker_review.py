@@ -199,11 +199,11 @@ async def test_a_reviewed_fan_out_reruns_as_a_new_generation_and_a_cancel_ends_i
     rig.task("f", prompt=None, fan_out={"prompts": ["a", "b"]}, review={"required": True})
     worker = rig.worker()
 
-    async def finish_all(cost: int) -> None:
+    async def finish_all(cost: int, output: str = "plan") -> None:
         for index in range(2):
             agent = rig.slots.agent(ip(index))
             for uid in list(agent.running):
-                agent.finish(uid, success(cost))
+                agent.finish(uid, success(cost).model_copy(update={"output": output}))
         await rig.settle()
         await rig.cycle(worker)
         await rig.cycle(worker)
@@ -234,9 +234,12 @@ async def test_a_reviewed_fan_out_reruns_as_a_new_generation_and_a_cancel_ends_i
         if uid.endswith(".g1")
     }
     assert prompts == {"a" + block, "b" + block}
-    await finish_all(300)
+    await finish_all(300, "y" * 20000)  # two items: a combined output over 32768
     again = rig.status(TASKS, "f")
     assert again["phase"] == "AwaitingReview"
+    assert again["result"]["outputRef"] == "f-output.g1"
+    stored = rig.kube.get("configmaps", "f-output.g1")["data"]["output"]
+    assert stored.startswith("[0] yyy") and len(stored) > 40000
     assert again["costMicrodollars"] == 800
     assert len(rig.events("AwaitingReview")) == 2, "once per result held"
     assert again["children"] == {**again["children"], "generation": 1, "total": 2}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from claude_pool.api.common import MAX_PROMPT_LENGTH, dump
+from claude_pool.api.common import MAX_OUTPUT_LENGTH, MAX_PROMPT_LENGTH, dump
 from claude_pool.api.conditions import get_condition
 from claude_pool.api.phases import TaskPhase
 from claude_pool.api.reviews import ClaudeReview
@@ -195,3 +195,14 @@ def test_reconciling_an_awaiting_parent_changes_nothing() -> None:
     held = until(sim, TaskPhase.AWAITING_REVIEW)
     again = reconcile(held, sim.children(held), now=sim.now + timedelta(days=1))
     assert (again.create, again.cancel, again.status) == ((), (), held.status)
+
+
+def test_a_long_combined_output_of_a_rerun_gets_its_own_config_map() -> None:
+    sim = Sim(leaf=lambda t: Finish(output="z" * MAX_OUTPUT_LENGTH, cost=1))
+    sim.add(composite(fan_out={"prompts": ["a"]}, review=GATE))
+    first = until(sim, TaskPhase.AWAITING_REVIEW).status.result
+    assert first is not None and first.output_ref == "p-output"
+    decide(sim, "r1", "reject", "shorter")
+    second = until(sim, TaskPhase.AWAITING_REVIEW).status.result
+    assert second is not None and second.output_ref == "p-output.g1"
+    assert second.output_truncated is True

@@ -115,7 +115,10 @@ class Composer:
                 children[child.name] = await self._whole(child, child.child)
         plan = reconcile(parent, children, now=now, pool_router_prompt=pool.spec.router_prompt)
         if plan.long_output is not None:
-            body = output_config_map(task.name, task.namespace, task.owner(), plan.long_output)
+            ref = plan.status.result.output_ref if plan.status.result else None
+            body = output_config_map(
+                task.name, task.namespace, task.owner(), plan.long_output, name=ref
+            )
             with contextlib.suppress(Conflict):  # written before a crash: the same text
                 await self._kube.create(body)
         by_name = {c.name: c for c in self._state.children_of(task.uid)}

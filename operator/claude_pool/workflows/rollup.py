@@ -136,6 +136,12 @@ def summarise(children: Mapping[str, ChildView], generation: int = 0) -> Childre
     )
 
 
+def _output_ref(parent: str, rerun: int) -> str:
+    """The ConfigMap of a long combined output: one per review generation (the earlier
+    one stays as the record of the rejected result; create-if-absent never overwrites)."""
+    return f"{parent}-output" + (f".g{rerun}" if rerun else "")
+
+
 def _apply(
     parent: ClaudeTask,
     status: ClaudeTaskStatus,
@@ -208,7 +214,7 @@ def _apply(
         output=text[:MAX_OUTPUT_LENGTH],
         output_truncated=long,
         output_size=len(text.encode()),
-        output_ref=f"{parent.metadata.name}-output" if long else None,
+        output_ref=_output_ref(parent.metadata.name, rerun) if long else None,
         success=outcome.verdict is Verdict.SUCCEEDED,
         cost_microdollars=cost,
     )
