@@ -251,3 +251,25 @@ async def test_a_reviewed_fan_out_reruns_as_a_new_generation_and_a_cancel_ends_i
     assert rig.status(TASKS, "f")["phase"] == "Cancelled"
     assert len(rig.kube.writes_of("create", TASKS)) == 4
     await rig.stop()
+
+
+async def test_a_long_output_of_a_rerun_goes_to_a_config_map_of_its_own() -> None:
+    rig = Rig(slots=1)
+    uid = rig.task("t", review={"required": True})
+    worker = rig.worker()
+    agent = rig.slots.agent(ip(0))
+    for n, text in enumerate(("x" * 40000, "y" * 40000)):
+        await rig.cycle(worker)
+        agent.finish(uid, success().model_copy(update={"output": text}))
+        await rig.settle()
+        await rig.cycle(worker)
+        status = rig.status(TASKS, "t")
+        assert status["phase"] == "AwaitingReview"
+        ref = "t-output" if n == 0 else "t-output.r1"
+        assert status["result"]["outputRef"] == ref
+        assert rig.kube.get("configmaps", ref)["data"]["output"] == text
+        if n == 0:
+            rig.clock.advance(1)
+            add_review(rig, "r1", "t", "reject", feedback="shorter")
+    assert rig.kube.get("configmaps", "t-output")["data"]["output"] == "x" * 40000
+    await rig.stop()
