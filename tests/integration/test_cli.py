@@ -210,12 +210,17 @@ def test_pool_edits_and_composite_manifests_without_an_operator(
 
     fan = parsed(run("fan-out", "-p", "p", "a", "b", "--max-parallel", "1", "-o", "json"))
     assert fan["spec"]["fanOut"] == {"prompts": ["a", "b"], "maxParallel": 1, "failFast": False}
+    assert "review" not in fan["spec"]
     steps = tmp_path / "steps.yaml"
     steps.write_text(
         "- {name: plan, prompt: Plan it.}\n- {name: do, prompt: '{previous_output}'}\n"
     )
-    chain = parsed(run("chain", "-p", "p", "-f", str(steps), "-o", "json"))
+    chain = parsed(
+        run("chain", "-p", "p", "-f", str(steps), "--review", "--max-rejections", "2", "-o", "json")
+    )
     assert [s["name"] for s in chain["spec"]["chain"]["steps"]] == ["plan", "do"]
+    assert chain["spec"]["review"]["required"] is True
+    assert chain["spec"]["review"]["maxRejections"] == 2
     chains = tmp_path / "chains.yaml"
     chains.write_text("- [{name: a, prompt: x}]\n- {steps: [{name: b, prompt: y}]}\n")
     fan_chains = parsed(run("fan-out", "-p", "p", "--chains", str(chains), "-o", "json"))

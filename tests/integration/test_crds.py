@@ -335,16 +335,6 @@ INVALID: list[Any] = [
         "task",
         {
             "prompt": None,
-            "chain": {"steps": [{"name": "a", "prompt": "x"}]},
-            "review": {"required": True},
-        },
-        "spec.review.required is not run for fan-out, chain or auto tasks",
-        id="review-of-composite",
-    ),
-    pytest.param(
-        "task",
-        {
-            "prompt": None,
             "prompt_from": {
                 "configMapKeyRef": {"name": "p", "key": "prompt"},
                 "secretKeyRef": {"name": "p", "key": "prompt"},

@@ -74,7 +74,7 @@ def test_every_example_applies_and_its_tasks_succeed(env: Env) -> None:
     assert reviewed, "examples/ holds no task with a review gate"
     for name in reviewed:  # the steps examples/review.yaml shows, with the admin's identity
         status = env.wait_phase(name, phases=("AwaitingReview",), timeout=90)["status"]
-        assert status["result"]["output"].startswith("fake answer:"), status
+        assert "fake answer:" in status["result"]["output"], status  # "[0] fake ..." too
         approval = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "ClaudeReview",

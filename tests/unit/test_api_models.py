@@ -431,15 +431,15 @@ def test_the_pool_model_refuses_what_admission_refuses(spec: dict[str, Any], wor
         ClaudePoolSpec.model_validate(spec)
 
 
-def test_the_task_model_refuses_review_of_composite_tasks_only() -> None:
-    with pytest.raises(ValidationError, match="not run for fan-out, chain or auto tasks"):
-        ClaudeTaskSpec.model_validate(
-            {
-                "poolRef": {"name": "p"},
-                "chain": {"steps": [{"name": "a", "prompt": "x"}]},
-                "review": {"required": True},
-            }
-        )
+def test_the_task_model_takes_review_of_single_and_composite_tasks() -> None:
+    chain = ClaudeTaskSpec.model_validate(
+        {
+            "poolRef": {"name": "p"},
+            "chain": {"steps": [{"name": "a", "prompt": "x"}]},
+            "review": {"required": True},
+        }
+    )
+    assert chain.review is not None and chain.review.required
     spec = ClaudeTaskSpec.model_validate(
         {"poolRef": {"name": "p"}, "prompt": "x", "review": {"required": True}}
     )

@@ -186,6 +186,19 @@ async def test_composite_verbs_create_the_matching_modes(
     }
     for body in spec.values():
         assert "prompt" not in body
+        assert "review" not in body
+
+
+async def test_composite_verbs_take_a_review_gate(client: AsyncClient, door: FakeDoor) -> None:
+    fan = await client.fan_out("demo", ["a"], review=True, max_rejections=2)
+    chain = await client.submit_chain("demo", [{"name": "a", "prompt": "x"}], review=True)
+    auto = await client.auto("demo", "Build it.", review=True, max_rejections=5)
+    gates = [
+        door.objects[(TASKS, NS, t.metadata.name)]["spec"]["review"] for t in (fan, chain, auto)
+    ]
+    assert [(g["required"], g["maxRejections"]) for g in gates] == [(True, 2), (True, 3), (True, 5)]
+    with pytest.raises(InvalidRequest, match="only to a task with review"):
+        await client.fan_out("demo", ["a"], max_rejections=2)
 
 
 async def test_a_chain_with_duplicate_step_names_is_refused(client: AsyncClient) -> None:

@@ -10,8 +10,10 @@ import pytest
 from mcp import Client as McpClient
 
 from claude_pool.api.phases import TaskPhase
+from claude_pool.api.tasks import ClaudeTask
 from claude_pool.cli.app import hoist_globals
 from claude_pool.cli.exitcodes import ExitCode, code_for, code_for_phase
+from claude_pool.cli.progress import describe
 from claude_pool.mcpserver.server import build_server
 from claude_pool.sdk import AsyncClient, InvalidRequest, PoolNotFound, WaitTimeout
 from claude_pool.sdk.manifests import load_chain, load_chains, load_tasks
@@ -152,3 +154,15 @@ def test_shell_completion_completes_commands() -> None:
     result = CliRunner().invoke(app, [], env=env, prog_name="claude-pool")
     assert result.exit_code == 0, result.output
     assert result.output.split() == ["context"]
+
+
+def test_the_progress_line_shows_a_reviewed_composites_generation() -> None:
+    body = task_manifest("f", "p", None, fan_out={"prompts": ["a", "b"]})
+    body["status"] = {
+        "phase": "Running",
+        "children": {"generation": 1, "total": 2, "running": 1, "succeeded": 1},
+        "progress": {"completedSteps": 1, "totalSteps": 2},
+        "costMicrodollars": 1200,
+    }
+    line = describe(ClaudeTask.model_validate(body))
+    assert line == "f Running generation 1 steps 1/2 $0.0012"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from claude_pool.api.agent import AgentResult
-from claude_pool.kube.client import MESSAGES, REVIEWS, TASKS
+from claude_pool.kube.client import MESSAGES, POOLS, REVIEWS, TASKS
 from claude_pool.runtime.messaging import tend
 from tests.builders import message_manifest, review_manifest
 from tests.unit.test_worker_cycle import NS, Rig, ip
@@ -192,3 +192,84 @@ async def test_the_inbox_bound_refuses_the_newest_open_messages() -> None:
         for i in range(3)
     }
     assert reasons == {"m0": "Pending", "m1": "Pending", "m2": "InboxFull"}
+
+
+async def test_a_reviewed_fan_out_reruns_as_a_new_generation_and_a_cancel_ends_its_wait() -> None:
+    rig = Rig(slots=2)
+    rig.task("f", prompt=None, fan_out={"prompts": ["a", "b"]}, review={"required": True})
+    worker = rig.worker()
+
+    async def finish_all(cost: int, output: str = "plan") -> None:
+        for index in range(2):
+            agent = rig.slots.agent(ip(index))
+            for uid in list(agent.running):
+                agent.finish(uid, success(cost).model_copy(update={"output": output}))
+        await rig.settle()
+        await rig.cycle(worker)
+        await rig.cycle(worker)
+
+    await rig.cycle(worker)
+    await finish_all(100)
+    held = rig.status(TASKS, "f")
+    assert held["phase"] == "AwaitingReview"
+    assert held["result"]["output"] == "[0] plan\n[1] plan"
+    assert held["costMicrodollars"] == 200
+    (event,) = rig.events("AwaitingReview")
+    assert event["involved"]["name"] == "f" and "(cost 200 microdollars)" in event["message"]
+    rig.clock.advance(1)
+    add_review(rig, "r1", "f", "reject", feedback="more")
+    await rig.cycle(worker)
+    assert applied(rig, "r1")["reason"] == "Rejected"
+    assert [w.name for w in rig.kube.writes_of("create", TASKS)] == [
+        "f-0",
+        "f-1",
+        "f-0.g1",
+        "f-1.g1",
+    ]
+    block = "\n\n--- Rejection feedback (attempt 1/3) ---\nmore"
+    prompts = {
+        request.prompt
+        for index in range(2)
+        for uid, request in rig.slots.agent(ip(index)).requests.items()
+        if uid.endswith(".g1")
+    }
+    assert prompts == {"a" + block, "b" + block}
+    await finish_all(300, "y" * 20000)  # two items: a combined output over 32768
+    again = rig.status(TASKS, "f")
+    assert again["phase"] == "AwaitingReview"
+    assert again["result"]["outputRef"] == "f-output.g1"
+    stored = rig.kube.get("configmaps", "f-output.g1")["data"]["output"]
+    assert stored.startswith("[0] yyy") and len(stored) > 40000
+    assert again["costMicrodollars"] == 800
+    assert len(rig.events("AwaitingReview")) == 2, "once per result held"
+    assert again["children"] == {**again["children"], "generation": 1, "total": 2}
+    assert rig.status(POOLS, "p")["budget"]["spentMicrodollars"] == 800
+    body = rig.kube.get(TASKS, "f")
+    body["spec"]["cancel"] = True
+    rig.state.upsert_task(body)
+    await rig.cycle(worker)
+    assert rig.status(TASKS, "f")["phase"] == "Cancelled"
+    assert len(rig.kube.writes_of("create", TASKS)) == 4
+    await rig.stop()
+
+
+async def test_a_long_output_of_a_rerun_goes_to_a_config_map_of_its_own() -> None:
+    rig = Rig(slots=1)
+    uid = rig.task("t", review={"required": True})
+    worker = rig.worker()
+    agent = rig.slots.agent(ip(0))
+    for n, text in enumerate(("x" * 40000, "y" * 40000)):
+        await rig.cycle(worker)
+        agent.finish(uid, success().model_copy(update={"output": text}))
+        await rig.settle()
+        await rig.cycle(worker)
+        status = rig.status(TASKS, "t")
+        assert status["phase"] == "AwaitingReview"
+        ref = "t-output" if n == 0 else "t-output.r1"
+        assert status["result"]["outputRef"] == ref
+        assert rig.kube.get("configmaps", ref)["data"]["output"] == text
+        if n == 0:
+            rig.clock.advance(1)
+            add_review(rig, "r1", "t", "reject", feedback="shorter")
+    assert rig.kube.get("configmaps", "t-output")["data"]["output"] == "x" * 40000
+    await rig.stop()

@@ -41,6 +41,9 @@ STEP_LABEL = "claudepool.io/step"
 """On chain step attempts and recoveries: the step's name."""
 ATTEMPT_LABEL = "claudepool.io/attempt"
 """On chain step attempts: the attempt's number (0 is the first run)."""
+GENERATION_LABEL = "claudepool.io/generation"
+"""On the children of a composite task with a review gate: the generation they belong to
+(0 first; n after the n-th rejection re-ran the composite with the feedback)."""
 RESUME_SESSION_ANNOTATION = "claudepool.io/resume-session"
 """On a chain step's child: the Claude session of the step before, to resume (continuity
 inside a chain) when the child runs on PREFERRED_SLOT_ANNOTATION's slot."""
@@ -89,6 +92,9 @@ class ChildrenSummary(StatusModel):
     """How many child tasks exist, by phase."""
 
     total: Count = 0
+    generation: Count = 0
+    """Which generation of children the counts are of: 0 first, n after the n-th rejection
+    of a reviewed composite (earlier generations are kept, not counted here)."""
     pending: Count = 0
     """Waiting for a slot (or admission)."""
     running: Count = 0

@@ -179,10 +179,13 @@ class Review(SpecModel):
     creates a ClaudeReview naming the task."""
 
     required: bool = False
-    """Hold a successful result in phase AwaitingReview until a ClaudeReview decides."""
+    """Hold a successful result in phase AwaitingReview until a ClaudeReview decides. A
+    fan-out, chain or auto task is reviewed on its combined result; a rejection re-runs all
+    of it as new child tasks (suffix .g<n>) with the feedback in every prompt."""
     max_rejections: Annotated[int, Field(ge=1, le=MAX_REJECTIONS)] = 3
     """Rejections after which the task fails (so it re-runs at most maxRejections-1 times);
     1 to 20."""
     resume_session: bool = True
     """A re-run after a rejection resumes the rejected run's Claude session (on the same
-    slot), so the model keeps its context; false starts a fresh session."""
+    slot), so the model keeps its context; false starts a fresh session. Single-prompt
+    tasks only: a composite's new children start their own sessions."""

@@ -52,14 +52,6 @@ _ONE_MODE = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in MODE_FIELDS) + " == 1
 ONE_MODE_MESSAGE = (
     "exactly one of spec.prompt, spec.promptFrom, spec.fanOut, spec.chain or spec.auto must be set"
 )
-REVIEW_OF_COMPOSITES = (
-    "spec.review.required is not run for fan-out, chain or auto tasks by this operator version"
-    " yet; review a single-prompt task (spec.prompt or spec.promptFrom)"
-)
-_REVIEWED_SINGLE = (
-    "!has(self.review) || !has(self.review.required) || !self.review.required"
-    " || has(self.prompt) || has(self.promptFrom)"
-)
 _SAME_MODE = " && ".join(f"has(self.{f}) == has(oldSelf.{f})" for f in MODE_FIELDS)
 
 
@@ -123,7 +115,6 @@ class ClaudeTaskSpec(SpecModel):
                 "the task mode is immutable: spec.prompt, spec.promptFrom, spec.fanOut,"
                 " spec.chain and spec.auto cannot be added or removed",
             ),
-            cel(_REVIEWED_SINGLE, REVIEW_OF_COMPOSITES),
             cel(
                 "has(self.config) == has(oldSelf.config)"
                 " && has(self.review) == has(oldSelf.review)",
@@ -172,9 +163,6 @@ class ClaudeTaskSpec(SpecModel):
         modes = (self.prompt, self.prompt_from, self.fan_out, self.chain, self.auto)
         if sum(mode is not None for mode in modes) != 1:
             raise ValueError(ONE_MODE_MESSAGE)
-        composite = self.fan_out is not None or self.chain is not None or self.auto is not None
-        if composite and self.review is not None and self.review.required:
-            raise ValueError(REVIEW_OF_COMPOSITES)
         return self
 
 
@@ -249,6 +237,12 @@ class ReviewStatus(StatusModel):
         default_factory=list
     )
     """Every decision, oldest first."""
+    earlier_cost_microdollars: Microdollars = 0
+    """A composite task's rejected generations of children: their cost (final when they
+    were rejected), included in costMicrodollars."""
+    rerun_start_time: Timestamp | None = None
+    """When a composite task's current generation of children began (its last rejection):
+    spec.timeoutSeconds counts from it, not from startTime (awaiting review is not running)."""
 
 
 class ClaudeTaskStatus(StatusModel):

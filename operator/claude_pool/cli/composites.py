@@ -1,5 +1,6 @@
 """CLI commands that create composite tasks: fan-out (of prompts, or of chains from a file),
-chain (from a steps file), auto. `--wait` follows them like `run`: the parent's phase.
+chain (from a steps file), auto. `--wait` follows them like `run`; `--review` holds the combined
+result for approve/reject (a rejection re-runs the whole composite with the feedback).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from claude_pool.cli.taskflags import (
     ModelOpt,
     NameOpt,
     PriorityOpt,
+    RejectionsOpt,
+    ReviewOpt,
     WaitFlag,
     created,
     finish,
@@ -70,6 +73,8 @@ def fan_out(
     max_budget: BudgetOpt = None,
     priority: PriorityOpt = 0,
     label: LabelOpt = None,
+    review: ReviewOpt = False,
+    max_rejections: RejectionsOpt = None,
     wait_: WaitFlag = False,
     timeout: WaitOpt = DEFAULT_TIMEOUT,
     output: OutputOpt = Format.TABLE,
@@ -88,6 +93,7 @@ def fan_out(
         task = await client.fan_out(
             pool, prompts or None, max_parallel=max_parallel, fail_fast=fail_fast, name=name,
             config=config, priority=priority, labels=labels_of(label), chains=chains,
+            review=review, max_rejections=max_rejections,
         )  # fmt: skip
         return await _maybe_wait(client, task, wait_, timeout, output)
 
@@ -105,6 +111,8 @@ def chain(
     max_budget: BudgetOpt = None,
     priority: PriorityOpt = 0,
     label: LabelOpt = None,
+    review: ReviewOpt = False,
+    max_rejections: RejectionsOpt = None,
     wait_: WaitFlag = False,
     timeout: WaitOpt = DEFAULT_TIMEOUT,
     output: OutputOpt = Format.TABLE,
@@ -115,8 +123,9 @@ def chain(
 
     async def work(client: AsyncClient) -> int:
         task = await client.submit_chain(
-            pool, steps, name=name, config=config, priority=priority, labels=labels_of(label)
-        )
+            pool, steps, name=name, config=config, priority=priority, labels=labels_of(label),
+            review=review, max_rejections=max_rejections,
+        )  # fmt: skip
         return await _maybe_wait(client, task, wait_, timeout, output)
 
     raise typer.Exit(call(ctx, work))
@@ -136,6 +145,8 @@ def auto(
     model: ModelOpt = None,
     max_budget: BudgetOpt = None,
     label: LabelOpt = None,
+    review: ReviewOpt = False,
+    max_rejections: RejectionsOpt = None,
     wait_: WaitFlag = False,
     timeout: WaitOpt = DEFAULT_TIMEOUT,
     output: OutputOpt = Format.TABLE,
@@ -153,7 +164,7 @@ def auto(
     async def work(client: AsyncClient) -> int:
         task = await client.auto(
             pool, text, hints=hints if hints.model_fields_set else None, name=name,
-            config=config, labels=labels_of(label),
+            config=config, labels=labels_of(label), review=review, max_rejections=max_rejections,
         )  # fmt: skip
         return await _maybe_wait(client, task, wait_, timeout, output)
 

@@ -31,6 +31,8 @@ def describe(task: ClaudeTask) -> str:
     parts = [task.metadata.name, str(task_phase(task))]
     if status.slot:
         parts.append(f"on {status.slot}")
+    if status.children is not None and status.children.generation:
+        parts.append(f"generation {status.children.generation}")  # re-run after a rejection
     progress = status.progress
     if progress is not None and progress.total_steps:
         parts.append(f"steps {progress.completed_steps}/{progress.total_steps}")

@@ -11,7 +11,9 @@ pool, `workflows.rollup.reconcile` (pure) gets the parent and its children (the 
 - `cancel`: each child not yet cancelled gets `spec.cancel: true` (the slot is told by the
   supervising step, and the child's cost is committed as for any task);
 - `long_output`: the `<parent>-output` ConfigMap, created before the status naming it;
-- `status`: written (as a merge patch) only when it differs from the current one.
+- `status`: written (as a merge patch) only when it differs from the current one; a
+  parent that reaches AwaitingReview (review of its aggregated result) gets the Event a
+  single task gets.
 A finished child whose status keeps only the beginning of its output is read whole from its
 ConfigMap once (its output no longer changes). Children of a composite deleted while this
 process watched are cancelled too (garbage collection deletes them; the cancel reaches their
@@ -29,6 +31,7 @@ import logging
 from typing import Any
 
 from claude_pool.api.common import ObjectMeta, dump
+from claude_pool.api.phases import TaskPhase
 from claude_pool.api.pools import ClaudePool
 from claude_pool.api.tasks import ClaudeTask
 from claude_pool.controllers.state import ClusterState, TaskView
@@ -112,7 +115,10 @@ class Composer:
                 children[child.name] = await self._whole(child, child.child)
         plan = reconcile(parent, children, now=now, pool_router_prompt=pool.spec.router_prompt)
         if plan.long_output is not None:
-            body = output_config_map(task.name, task.namespace, task.owner(), plan.long_output)
+            ref = plan.status.result.output_ref if plan.status.result else None
+            body = output_config_map(
+                task.name, task.namespace, task.owner(), plan.long_output, name=ref
+            )
             with contextlib.suppress(Conflict):  # written before a crash: the same text
                 await self._kube.create(body)
         by_name = {c.name: c for c in self._state.children_of(task.uid)}
@@ -124,6 +130,12 @@ class Composer:
         if new != old:
             writes.append(writer.patch_task(task, merge_diff(old, new)))
         await asyncio.gather(*writes)  # one round trip: the next child starts sooner
+        if plan.status.phase is TaskPhase.AWAITING_REVIEW and task.phase is not plan.status.phase:
+            cost = f"cost {plan.status.cost_microdollars} microdollars"
+            message = (
+                f"the result awaits review: create a ClaudeReview to approve or reject ({cost})"
+            )
+            announcer.event(task.involved(), EventReason.AWAITING_REVIEW, message)
         return bool(plan.create)
 
     async def _whole(self, task: TaskView, view: ChildView) -> ChildView:

@@ -162,9 +162,14 @@ async def _finish(
         requested = (config.model if config else None) or pool.spec.claude.model
         report = run_report(requested, run.request, result)
     cm_name = outputs.output_config_map_name(task.name)
+    rejections = task.status.review.rejections if task.status.review else 0
+    if rejections:  # a re-run after a rejection: the rejected output's ConfigMap stays as is
+        cm_name = f"{cm_name}.r{rejections}"
     output, whole = transitions.output_fields(result.output, output_limit, cm_name)
     if whole:
-        body = outputs.output_config_map(task.name, task.namespace, task.owner(), result.output)
+        body = outputs.output_config_map(
+            task.name, task.namespace, task.owner(), result.output, name=cm_name
+        )
         with contextlib.suppress(Conflict):
             await kube.create(body)
     patch = transitions.finished(

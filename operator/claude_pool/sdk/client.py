@@ -309,15 +309,22 @@ class AsyncClient:
         config: TaskOverrides | None = None,
         priority: int = 0,
         labels: Mapping[str, str] | None = None,
+        review: bool = False,
+        max_rejections: int | None = None,
         namespace: str | None = None,
     ) -> ClaudeTask:
         """Create a fan-out task: every prompt (or every chain, the seed's fan_out_chains)
-        runs as its own child task; `fail_fast` cancels the rest at the first failure."""
+        runs as its own child task; `fail_fast` cancels the rest at the first failure. With
+        `review` the combined result waits in AwaitingReview; a rejection re-runs every item
+        with the feedback."""
         items = None
         if chains is not None:
             items = [c if isinstance(c, Chain) else manifests.chain(c) for c in chains]
         fan = manifests.fan_out(prompts, max_parallel, chains=items, fail_fast=fail_fast)
-        spec = manifests.task_spec(pool, fan_out=fan, config=config, priority=priority)
+        spec = manifests.task_spec(
+            pool, fan_out=fan, config=config, priority=priority,
+            review=manifests.review(review, max_rejections),
+        )  # fmt: skip
         return await self._submit(spec, name, labels, namespace)
 
     async def submit_chain(
@@ -329,12 +336,19 @@ class AsyncClient:
         config: TaskOverrides | None = None,
         priority: int = 0,
         labels: Mapping[str, str] | None = None,
+        review: bool = False,
+        max_rejections: int | None = None,
         namespace: str | None = None,
     ) -> ClaudeTask:
-        """Create a chain task: steps run in order, each seeing the outputs before it."""
+        """Create a chain task: steps run in order, each seeing the outputs before it. With
+        `review` the last step's result waits in AwaitingReview; a rejection re-runs the
+        chain with the feedback in every step's prompt."""
         if not isinstance(chain, Chain):
             chain = manifests.chain([dump(s) if isinstance(s, ChainStep) else s for s in chain])
-        spec = manifests.task_spec(pool, chain=chain, config=config, priority=priority)
+        spec = manifests.task_spec(
+            pool, chain=chain, config=config, priority=priority,
+            review=manifests.review(review, max_rejections),
+        )  # fmt: skip
         return await self._submit(spec, name, labels, namespace)
 
     async def auto(
@@ -347,12 +361,17 @@ class AsyncClient:
         config: TaskOverrides | None = None,
         priority: int = 0,
         labels: Mapping[str, str] | None = None,
+        review: bool = False,
+        max_rejections: int | None = None,
         namespace: str | None = None,
     ) -> ClaudeTask:
-        """Create an auto task: a routing call chooses single, fan-out or chain."""
+        """Create an auto task: a routing call chooses single, fan-out or chain. With
+        `review` the route's result waits in AwaitingReview; a rejection routes and runs the
+        prompt again with the feedback."""
         spec = manifests.task_spec(
-            pool, auto=manifests.auto(prompt, hints), config=config, priority=priority
-        )
+            pool, auto=manifests.auto(prompt, hints), config=config, priority=priority,
+            review=manifests.review(review, max_rejections),
+        )  # fmt: skip
         return await self._submit(spec, name, labels, namespace)
 
     async def wait(

@@ -19,16 +19,17 @@ def output_config_map_name(task: str) -> str:
 
 
 def output_config_map(
-    task: str, namespace: str, owner: dict[str, str], output: str
+    task: str, namespace: str, owner: dict[str, str], output: str, name: str | None = None
 ) -> dict[str, Any]:
-    """The ConfigMap holding `output` (up to CONFIG_MAP_LIMIT bytes), owned by its task."""
+    """The ConfigMap holding `output` (up to CONFIG_MAP_LIMIT bytes), owned by its task;
+    `name` (default `<task>-output`) is the one the task's status.result.outputRef names."""
     size = len(output.encode())
     kept = output.encode()[:CONFIG_MAP_LIMIT].decode(errors="ignore")
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": output_config_map_name(task),
+            "name": name or output_config_map_name(task),
             "namespace": namespace,
             "labels": {"app.kubernetes.io/managed-by": "claude-pool"},
             "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}],

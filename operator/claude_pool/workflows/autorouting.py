@@ -23,12 +23,11 @@ from claude_pool.api.reasons import TaskReason
 from claude_pool.api.tasks import ClaudeTask, ClaudeTaskSpec
 from claude_pool.workflows.children import ChildRef, ChildView, budget_share, inherited_spec
 from claude_pool.workflows.plans import NewChild, Outcome, Plan, Progress, Stop, Verdict
+from claude_pool.workflows.reruns import generation_of
 from claude_pool.workflows.routeparsing import Route, RouteDecision, decide_route
 from claude_pool.workflows.routing import router_config, router_prompt, router_task_prompt
 
 TOO_LONG = "the prompt is too long to be sent to the router with its <task> tags"
-ROUTER = ChildRef(ChildRole.ROUTER)
-ROUTE = ChildRef(ChildRole.ROUTE)
 
 
 def plan_auto(
@@ -41,10 +40,13 @@ def plan_auto(
     auto = parent.spec.auto
     assert auto is not None
     name = parent.metadata.name
-    router = children.get(ROUTER.name(name))
-    route = children.get(ROUTE.name(name))
+    rerun = generation_of(parent)
+    router_ref = ChildRef(ChildRole.ROUTER, generation=rerun)
+    route_ref = ChildRef(ChildRole.ROUTE, generation=rerun)
+    router = children.get(router_ref.name(name))
+    route = children.get(route_ref.name(name))
     recorded = parent.status.routing or RoutingStatus()
-    routing = recorded.model_copy(update={"router": ROUTER.name(name)})
+    routing = recorded.model_copy(update={"router": router_ref.name(name)})
     cap = parent.spec.config.max_budget_microdollars if parent.spec.config else None
     finished = sum(1 for v in (router, route) if v is not None and v.finished)
     progress = Progress(finished, 2)
@@ -64,7 +66,9 @@ def plan_auto(
             return Plan((), (), None, progress, message), routing
         if router_spec.config is not None and router_spec.config.max_budget_microdollars == 0:
             return _budget_spent(progress), routing  # nothing left for even the router
-        plan = Plan((NewChild(ROUTER, router_spec),), (), None, progress, "routing", routing=True)
+        plan = Plan(
+            (NewChild(router_ref, router_spec),), (), None, progress, "routing", routing=True
+        )
         return plan, routing
     if router is None:  # the task cannot be routed at all: run it as it is
         routing = routing.model_copy(update={"router": None})
@@ -87,14 +91,14 @@ def plan_auto(
             "fallback_reason": decision.fallback_reason,
             "notes": list(decision.notes),
             "items": len(decision.route.prompts),
-            "child": ROUTE.name(name),
+            "child": route_ref.name(name),
         }
     )
     label = f"route {decision.route.kind.value}"
     if route is None:
         if share == 0:
             return _budget_spent(progress), routing
-        return Plan((NewChild(ROUTE, spec),), (), None, progress, label), routing
+        return Plan((NewChild(route_ref, spec),), (), None, progress, label), routing
     if not route.finished:
         return Plan((), (), None, progress, label), routing
     return _routed(route, decision, progress), routing

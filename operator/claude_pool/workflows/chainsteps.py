@@ -35,6 +35,7 @@ from claude_pool.api.reasons import TaskReason
 from claude_pool.api.tasks import ClaudeTask
 from claude_pool.workflows.children import ChildRef, ChildView, budget_share, inherited_spec
 from claude_pool.workflows.plans import NewChild, Outcome, Stop, Verdict, item_phase, preview
+from claude_pool.workflows.reruns import feedback, generation_of
 from claude_pool.workflows.templating import extract_vars, render
 
 Waiting = NewChild | str | Outcome | None
@@ -70,9 +71,10 @@ class StepWalk:
     ) -> None:
         self.parent, self.index, self.step = parent, index, step
         self.children, self.recorded, self.now = children, recorded, now
-        refs = [ChildRef.step_attempt(index, step.name, k) for k in range(step.retries + 1)]
+        rerun = generation_of(parent)
+        refs = [ChildRef.step_attempt(index, step.name, k, rerun) for k in range(step.retries + 1)]
         if step.recovery_prompt is not None:
-            refs.append(ChildRef.recovery(index, step.name))
+            refs.append(ChildRef.recovery(index, step.name, rerun))
         self.refs = refs
 
     def run(self, walk: ChainWalk, stop: Stop | None) -> tuple[StepStatus, Waiting]:
@@ -143,6 +145,7 @@ class StepWalk:
         prompt = render(
             template, previous_output=walk.previous_output, step_vars=walk.step_vars, error=error
         )
+        prompt += feedback(self.parent)  # after a rejection; never rendered as a template
         config = self.parent.spec.config
         cap = config.max_budget_microdollars if config else None
         share = budget_share(cap, committed=walk.committed + cost, reserved=0, unstarted=1)

@@ -6,9 +6,11 @@ and feeds the children it observes back as `ChildView`s.
 
 Names are deterministic, so a child re-created after an operator crash is the same object:
 `<parent>-<key>` where the key is an item index (`3`), a step name (`plan`), a later attempt
-(`plan.1`), a recovery (`plan.recovery`), `router` or `route`. Keys never collide within a
-parent: step names cannot contain dots, and a step name that is not already a DNS label
-(`Plan`, `a_b`) is lowered and suffixed with a hash of the original. Names longer than
+(`plan.1`), a recovery (`plan.recovery`), `router` or `route`; the children a reviewed
+composite re-runs after its n-th rejection (generation n) add `.g<n>` (`3.g1`,
+`plan.1.g2`). Keys never collide within a parent: step names cannot contain dots, a step
+name that is not already a DNS label (`Plan`, `a_b`) is lowered and suffixed with a hash of
+the original, and no first-generation key ends in `.g<digits>`. Names longer than
 CHILD_NAME_LIMIT keep the key and replace the parent's tail with a hash. A child inherits its
 parent's pool, priority, timeout and config, and gets an owner reference to it (controller,
 blockOwnerDeletion), so deleting the parent deletes the children.
@@ -27,6 +29,7 @@ from claude_pool.api.claude import TaskOverrides
 from claude_pool.api.common import API_VERSION, dump
 from claude_pool.api.composites import (
     ATTEMPT_LABEL,
+    GENERATION_LABEL,
     ITEM_LABEL,
     PARENT_LABEL,
     PARENT_UID_LABEL,
@@ -43,6 +46,7 @@ CHILD_NAME_LIMIT = 240
 LABEL_VALUE_LIMIT = 63
 MANAGED_BY = {"app.kubernetes.io/managed-by": "claude-pool"}
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_GENERATION_SUFFIX = re.compile(r"\.g([0-9]+)$")
 
 
 def short_hash(text: str, size: int = 8) -> str:
@@ -65,29 +69,32 @@ class ChildRef:
     index: int | None = None
     step: str | None = None
     attempt: int = 0
+    generation: int = 0
+    """The review generation (0 first; n after the parent's n-th rejection)."""
 
     @classmethod
-    def item(cls, index: int) -> ChildRef:
-        return cls(ChildRole.ITEM, index=index)
+    def item(cls, index: int, generation: int = 0) -> ChildRef:
+        return cls(ChildRole.ITEM, index=index, generation=generation)
 
     @classmethod
-    def step_attempt(cls, index: int, step: str, attempt: int) -> ChildRef:
-        return cls(ChildRole.STEP, index=index, step=step, attempt=attempt)
+    def step_attempt(cls, index: int, step: str, attempt: int, generation: int = 0) -> ChildRef:
+        return cls(ChildRole.STEP, index=index, step=step, attempt=attempt, generation=generation)
 
     @classmethod
-    def recovery(cls, index: int, step: str) -> ChildRef:
-        return cls(ChildRole.RECOVERY, index=index, step=step)
+    def recovery(cls, index: int, step: str, generation: int = 0) -> ChildRef:
+        return cls(ChildRole.RECOVERY, index=index, step=step, generation=generation)
 
     @property
     def key(self) -> str:
+        suffix = f".g{self.generation}" if self.generation else ""
         if self.role is ChildRole.ITEM:
-            return str(self.index)
+            return f"{self.index}{suffix}"
         if self.role is ChildRole.STEP:
             base = step_key(self.step or "")
-            return base if self.attempt == 0 else f"{base}.{self.attempt}"
+            return (base if self.attempt == 0 else f"{base}.{self.attempt}") + suffix
         if self.role is ChildRole.RECOVERY:
-            return f"{step_key(self.step or '')}.recovery"
-        return self.role.value
+            return f"{step_key(self.step or '')}.recovery{suffix}"
+        return self.role.value + suffix
 
     def name(self, parent: str) -> str:
         return child_name(parent, self.key)
@@ -105,6 +112,8 @@ class ChildRef:
             labels[STEP_LABEL] = self.step
         if self.role is ChildRole.STEP:
             labels[ATTEMPT_LABEL] = str(self.attempt)
+        if self.generation or (parent.spec.review is not None and parent.spec.review.required):
+            labels[GENERATION_LABEL] = str(self.generation)
         return labels
 
 
@@ -116,6 +125,12 @@ def child_name(parent: str, key: str) -> str:
     keep = CHILD_NAME_LIMIT - len(key) - 10
     prefix = parent[:keep].rstrip("-.")
     return f"{prefix}-{short_hash(parent + '/' + key)}-{key}"
+
+
+def child_generation(name: str) -> int:
+    """The review generation a child's name belongs to (its `.g<n>` suffix; 0 without)."""
+    found = _GENERATION_SUFFIX.search(name)
+    return int(found.group(1)) if found else 0
 
 
 def label_value(name: str) -> str:

@@ -32,6 +32,7 @@ from claude_pool.workflows.plans import (
     item_phase,
     preview,
 )
+from claude_pool.workflows.reruns import generation_of
 
 _UNFINISHED = (ItemPhase.PENDING, ItemPhase.RUNNING)
 
@@ -46,8 +47,9 @@ def observe_items(
     recorded = {item.index: item for item in parent.status.items}
     items: list[ItemStatus] = []
     outputs: dict[int, str] = {}
+    rerun = generation_of(parent)
     for index in range(fan_out.item_count()):
-        name = ChildRef.item(index).name(parent.metadata.name)
+        name = ChildRef.item(index, rerun).name(parent.metadata.name)
         view = children.get(name)
         old = recorded.get(index)
         if view is None:
@@ -94,6 +96,7 @@ def plan_fan_out(
     )
     budget_out = share == 0 and bool(pending)
     create: list[NewChild] = []
+    rerun = generation_of(parent)
     if not halt and share != 0:
         room = len(pending) if fan_out.max_parallel is None else fan_out.max_parallel - len(running)
         for item in [*unseen, *pending[: max(0, room)]]:
@@ -101,12 +104,12 @@ def plan_fan_out(
                 spec = _item_spec(parent, item.index, share)
             except ValidationError as exc:
                 return _invalid(items, item.index, exc), items
-            create.append(NewChild(ChildRef.item(item.index), spec))
+            create.append(NewChild(ChildRef.item(item.index, rerun), spec))
     started = {c.ref.index for c in create}
     name = parent.metadata.name
     items = [
         i.model_copy(
-            update={"phase": ItemPhase.RUNNING, "child": ChildRef.item(i.index).name(name)}
+            update={"phase": ItemPhase.RUNNING, "child": ChildRef.item(i.index, rerun).name(name)}
         )
         if i.index in started and i.phase is ItemPhase.PENDING
         else i

@@ -11,7 +11,9 @@ The pool worker calls, at three points:
   `apply_reviews(task, reviews, four_eyes=pool.spec.review.fourEyes, now=now)` gives, per
   review, the ClaudeReview status to write and (for the one that decides) the task status
   patch: approve -> Succeeded; reject -> queued again (result cleared, rejected session kept
-  for resuming), or at the max-th rejection Failed with the seed's message.
+  for resuming), or at the max-th rejection Failed with the seed's message. A composite
+  task (fan-out, chain, auto) rejected runs again as a new generation of children
+  (`_rerun_composite`; `workflows.reruns` has the rest of its gate).
 - when it dispatches a re-run: `run_prompt(spec.prompt, spec.review, status.review)` is the
   prompt (original + the seed's feedback block) and `resume_target(task)` the session to
   resume and the slot that holds it (a session can only be resumed on that slot).
@@ -43,7 +45,15 @@ from claude_pool.api.reviews import (
     ReviewDecision,
     ReviewReason,
 )
-from claude_pool.api.tasks import ClaudeTask, ClaudeTaskSpec, ReviewEntry, ReviewState, ReviewStatus
+from claude_pool.api.tasks import (
+    ClaudeTask,
+    ClaudeTaskSpec,
+    ReviewEntry,
+    ReviewState,
+    ReviewStatus,
+    TaskMode,
+    task_mode,
+)
 
 T, F = ConditionStatus.TRUE, ConditionStatus.FALSE
 
@@ -306,6 +316,10 @@ def _reject(
             "completionTime": f"{_seconds(now):%Y-%m-%dT%H:%M:%SZ}",
         }
         verdict = ReviewVerdict.FAILED
+    elif task_mode(task.spec) is not TaskMode.SINGLE:
+        message = f"rejected by {review.spec.reviewer} ({n}/{m}): the task runs again"
+        patch = _rerun_composite(task, conditions, update, message, generation, now)
+        verdict = ReviewVerdict.RERUN
     else:
         message = f"rejected by {review.spec.reviewer} ({n}/{m}): the task runs again"
         set_condition(
@@ -326,6 +340,51 @@ def _reject(
         verdict = ReviewVerdict.RERUN
     outcome = _review_status(ReviewReason.REJECTED, message, task, now, rejection=n)
     return ReviewOutcome(review.metadata.name, verdict, outcome, patch)
+
+
+def _rerun_composite(
+    task: ClaudeTask,
+    conditions: list[Condition],
+    update: dict[str, Any],
+    message: str,
+    generation: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The patch that re-runs a rejected composite as its next generation of children: the
+    rejected generation's record (result, items, steps, routing) is cleared (its children
+    keep it), its cost carried in `review.earlierCostMicrodollars`, and the timeout counts
+    from now. Running at once: the next reconcile creates the new children."""
+    set_condition(
+        conditions, TaskConditionType.REVIEWED, F, TaskReason.REJECTED, message, generation, now
+    )
+    running = f"generation {update['rejections']}: re-running with the rejection feedback"
+    set_condition(
+        conditions,
+        TaskConditionType.RUNNING,
+        T,
+        TaskReason.CHILDREN_RUNNING,
+        running,
+        generation,
+        now,
+    )
+    update = {
+        **update,
+        "earlier_cost_microdollars": task.status.cost_microdollars,
+        "rerun_start_time": _seconds(now),
+    }
+    review = task.status.review or ReviewStatus()
+    return {
+        **_conditions_patch(conditions),
+        "review": _review_patch(review.model_copy(update=update)),
+        "result": None,
+        "completionTime": None,
+        "items": [],
+        "steps": [],
+        "routing": None,
+        "route": None,
+        "children": None,
+        "progress": None,
+    }
 
 
 def apply_review(

@@ -9,10 +9,12 @@ output is longer than status holds, the whole text for the ConfigMap named in
 `status.result.outputRef`. Pure and level-based: the same inputs give the same answer.
 
 Conditions: Admitted=True (Composite); Running=True with Routing, ChildrenRunning or
-Cancelling; at the end Running=False (Finished) and Succeeded, Failed or Cancelled. The
-parent's cost is the sum of its children's (each child is counted in the pool's spend once,
-as a leaf); the parent adds nothing. It finishes only when no child is unfinished, so its
-cost is final when it is.
+Cancelling; at the end Running=False (Finished) and Succeeded, Failed or Cancelled; with a
+review gate, a success is held in AwaitingReview instead (`Reviewed=False`, see
+`workflows.reruns`: a rejection re-runs it as a new generation of children, which is all
+this reconcile looks at). The parent's cost is the sum of its children's, every generation's
+(each child is counted in the pool's spend once, as a leaf); the parent adds nothing. It
+finishes only when no child is unfinished, so its cost is final when it is.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from claude_pool.workflows.autorouting import plan_auto
 from claude_pool.workflows.chains import plan_chain
 from claude_pool.workflows.children import ChildView, child_manifest
 from claude_pool.workflows.fanout import plan_fan_out
-from claude_pool.workflows.plans import Plan, Stop, Verdict
+from claude_pool.workflows.plans import Outcome, Plan, Stop, Verdict
+from claude_pool.workflows.reruns import current, generation_of, hold, with_feedback
+from claude_pool.workflows.review import requires_review
 
 T, F = ConditionStatus.TRUE, ConditionStatus.FALSE
 _VERDICT_CONDITION = {
@@ -63,6 +67,9 @@ def stop_reason(parent: ClaudeTask, now: datetime) -> Stop | None:
     if parent.spec.cancel:
         return Stop.CANCEL
     limit, started = parent.spec.timeout_seconds, parent.status.start_time
+    review = parent.status.review
+    if review is not None and review.rerun_start_time is not None:
+        started = review.rerun_start_time  # a re-run after a rejection: its own time
     if limit is not None and started is not None and now - started >= timedelta(seconds=limit):
         return Stop.TIMEOUT
     return None
@@ -77,11 +84,18 @@ def reconcile(
 ) -> Reconciliation:
     """The parent's status and the actions its children need (see the module docstring)."""
     status = parent.status.model_copy(deep=True)
-    if status.phase is not None and is_finished(status.phase):
+    if status.phase is not None and (
+        is_finished(status.phase) or status.phase is TaskPhase.AWAITING_REVIEW
+    ):
         return Reconciliation(status)
     stop = stop_reason(parent, now)
     mode = task_mode(parent.spec)
-    if mode is TaskMode.FAN_OUT:
+    children = current(children, parent)
+    parent, invalid = with_feedback(parent)
+    if invalid is not None:
+        outcome = Outcome(Verdict.FAILED, TaskReason.INVALID_SPEC, invalid, "")
+        plan, cost = Plan(outcome=outcome, message=invalid), 0
+    elif mode is TaskMode.FAN_OUT:
         plan, items = plan_fan_out(parent, children, stop)
         status.items = items
         cost = sum(i.cost_microdollars for i in items)
@@ -95,7 +109,8 @@ def reconcile(
         cost = sum(v.cost_microdollars for v in children.values())
     else:
         raise ValueError(f"{parent.metadata.name} is a single task, not a composite")
-    cost = max(cost, parent.status.cost_microdollars)
+    earlier = parent.status.review.earlier_cost_microdollars if parent.status.review else 0
+    cost = max(cost + earlier, parent.status.cost_microdollars)
     manifests = tuple(
         child_manifest(parent, new.ref, new.spec, new.annotations) for new in plan.create
     )
@@ -103,8 +118,8 @@ def reconcile(
     return Reconciliation(status, manifests, plan.cancel, long_output)
 
 
-def summarise(children: Mapping[str, ChildView]) -> ChildrenSummary:
-    """The children counted by phase."""
+def summarise(children: Mapping[str, ChildView], generation: int = 0) -> ChildrenSummary:
+    """The children (of one generation) counted by phase."""
     phases = [v.phase for v in children.values()]
 
     def count(*wanted: TaskPhase) -> int:
@@ -112,12 +127,19 @@ def summarise(children: Mapping[str, ChildView]) -> ChildrenSummary:
 
     return ChildrenSummary(
         total=len(phases),
+        generation=generation,
         pending=count(TaskPhase.PENDING, TaskPhase.WAITING),
         running=count(TaskPhase.RUNNING, TaskPhase.AWAITING_REVIEW),
         succeeded=count(TaskPhase.SUCCEEDED),
         failed=count(TaskPhase.FAILED),
         cancelled=count(TaskPhase.CANCELLED),
     )
+
+
+def _output_ref(parent: str, rerun: int) -> str:
+    """The ConfigMap of a long combined output: one per review generation (the earlier
+    one stays as the record of the rejected result; create-if-absent never overwrites)."""
+    return f"{parent}-output" + (f".g{rerun}" if rerun else "")
 
 
 def _apply(
@@ -139,7 +161,8 @@ def _apply(
         conditions, TaskConditionType.ADMITTED, T, TaskReason.COMPOSITE, message, generation, now
     )
     status.mode, status.observed_generation = mode, generation
-    status.children = summarise(children)
+    rerun = generation_of(parent)
+    status.children = summarise(children, rerun)
     status.cost_microdollars, status.cost = cost, format_dollars(cost)
     if status.start_time is None and (plan.create or children):
         status.start_time = now.replace(microsecond=0)
@@ -158,9 +181,8 @@ def _apply(
             reason = TaskReason.ROUTING
         if stop is not None or plan.cancel:
             reason = TaskReason.CANCELLING
-        set_condition(
-            conditions, TaskConditionType.RUNNING, T, reason, plan.message, generation, now
-        )
+        message = plan.message if rerun == 0 else f"generation {rerun}: {plan.message}"
+        set_condition(conditions, TaskConditionType.RUNNING, T, reason, message, generation, now)
         status.phase = derive_phase(conditions)
         return None
     set_condition(
@@ -172,16 +194,19 @@ def _apply(
         generation,
         now,
     )
-    set_condition(
-        conditions,
-        _VERDICT_CONDITION[outcome.verdict],
-        T,
-        outcome.reason,
-        outcome.message,
-        generation,
-        now,
-    )
-    status.phase = derive_phase(conditions)
+    if outcome.verdict is Verdict.SUCCEEDED and requires_review(parent.spec):
+        hold(status, generation, now)
+    else:
+        set_condition(
+            conditions,
+            _VERDICT_CONDITION[outcome.verdict],
+            T,
+            outcome.reason,
+            outcome.message,
+            generation,
+            now,
+        )
+        status.phase = derive_phase(conditions)
     status.completion_time = status.completion_time or now.replace(microsecond=0)
     text = outcome.output
     long = len(text) > MAX_OUTPUT_LENGTH
@@ -189,7 +214,7 @@ def _apply(
         output=text[:MAX_OUTPUT_LENGTH],
         output_truncated=long,
         output_size=len(text.encode()),
-        output_ref=f"{parent.metadata.name}-output" if long else None,
+        output_ref=_output_ref(parent.metadata.name, rerun) if long else None,
         success=outcome.verdict is Verdict.SUCCEEDED,
         cost_microdollars=cost,
     )
