@@ -202,9 +202,7 @@ async def test_the_orphan_sweep_cancels_and_counts_a_run_nobody_claims() -> None
     await rig.stop()
 
 
-async def test_a_result_recorded_but_not_acknowledged_before_a_crash_is_not_counted_again() -> (
-    None
-):
+async def test_a_result_recorded_but_not_acknowledged_before_a_crash_is_not_counted_again() -> None:
     rig = Rig()
     uid = rig.task("t")
     first = rig.worker()

@@ -11,7 +11,12 @@ pool, `workflows.rollup.reconcile` (pure) gets the parent and its children (the 
 - `cancel`: each child not yet cancelled gets `spec.cancel: true` (the slot is told by the
   supervising step, and the child's cost is committed as for any task);
 - `long_output`: the `<parent>-output` ConfigMap, created before the status naming it;
-- `status`: written (as a merge patch) only when it differs from the current one.
+- `status`: written (as a merge patch) only when it differs from the current one, in the
+  background: the cycle goes on to dispatch the new children meanwhile, and the parent's
+  next reconcile first awaits that write (one write per parent in flight).
+`anticipate` is the hand-off's (`runtime.handoff`): the same reconcile with children whose
+result is being written seen as that write will make them, used only to create the next
+children early (the cycle's own pass then finds them).
 A finished child whose status keeps only the beginning of its output is read whole from its
 ConfigMap once (its output no longer changes). Children of a composite deleted while this
 process watched are cancelled too (garbage collection deletes them; the cancel reaches their
@@ -53,6 +58,8 @@ class Composer:
         """Whole outputs of finished children read from their ConfigMaps, by child uid."""
         self._strangers: set[str] = set()
         """Child names found taken by another object (reported once)."""
+        self._writing: dict[str, asyncio.Task[None]] = {}
+        """The status write in flight of each parent, by uid."""
 
     async def compose(
         self,
@@ -94,37 +101,87 @@ class Composer:
         announcer: Announcer,
     ) -> bool:
         """Reconcile one parent; True when it asked for children."""
-        assert task.spec is not None
-        assert task.status is not None
-        parent = ClaudeTask(
-            metadata=ObjectMeta(
-                name=task.name,
-                namespace=task.namespace,
-                uid=task.uid,
-                generation=task.generation,
-            ),
-            spec=task.spec,
-            status=task.status,
-        )
-        children: dict[str, ChildView] = {}
-        for child in self._state.children_of(task.uid):
-            if child.child is not None:
-                children[child.name] = await self._whole(child, child.child)
+        settled = await self._settled(task)
+        if settled is None:
+            return False
+        task, parent = settled
+        children = await self._children(task)
         plan = reconcile(parent, children, now=now, pool_router_prompt=pool.spec.router_prompt)
         if plan.long_output is not None:
             body = output_config_map(task.name, task.namespace, task.owner(), plan.long_output)
             with contextlib.suppress(Conflict):  # written before a crash: the same text
                 await self._kube.create(body)
         by_name = {c.name: c for c in self._state.children_of(task.uid)}
-        old, new = dump(task.status), dump(plan.status)
+        old, new = dump(parent.status), dump(plan.status)
         writes = [
             *(self._create(task, parent, manifest, announcer) for manifest in plan.create),
             *(self._cancel(by_name[name]) for name in plan.cancel if name in by_name),
         ]
         if new != old:
-            writes.append(writer.patch_task(task, merge_diff(old, new)))
+            write = asyncio.create_task(writer.patch_task(task, merge_diff(old, new)))
+            write.add_done_callback(self._written)
+            self._writing[task.uid] = write
         await asyncio.gather(*writes)  # one round trip: the next child starts sooner
         return bool(plan.create)
+
+    async def anticipate(
+        self,
+        pool: ClaudePool,
+        task: TaskView,
+        ahead: dict[str, ChildView],
+        now: dt.datetime,
+        announcer: Announcer,
+    ) -> set[str]:
+        """Create the children the parent needs once `ahead` (children whose result is being
+        written, as that write makes them) are finished; nothing else is written. Returns the
+        uids of the children created (or found created)."""
+        settled = await self._settled(task)
+        if settled is None:
+            return set()
+        task, parent = settled
+        children = {**(await self._children(task)), **ahead}
+        plan = reconcile(parent, children, now=now, pool_router_prompt=pool.spec.router_prompt)
+        made = await asyncio.gather(
+            *(self._create(task, parent, m, announcer) for m in plan.create)
+        )
+        return {uid for uid in made if uid is not None}
+
+    async def _settled(self, task: TaskView) -> tuple[TaskView, ClaudeTask] | None:
+        """The parent once its status write in flight (if any) has landed, with its model;
+        None when it is finished or gone meanwhile."""
+        write = self._writing.get(task.uid)
+        if write is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(write)
+            task = self._state.tasks.get(task.uid) or task
+        if task.finished or task.spec is None or task.status is None:
+            return None
+        meta = ObjectMeta(
+            name=task.name, namespace=task.namespace, uid=task.uid, generation=task.generation
+        )
+        return task, ClaudeTask(metadata=meta, spec=task.spec, status=task.status)
+
+    async def _children(self, task: TaskView) -> dict[str, ChildView]:
+        children: dict[str, ChildView] = {}
+        for child in self._state.children_of(task.uid):
+            if child.child is not None:
+                children[child.name] = await self._whole(child, child.child)
+        return children
+
+    def _written(self, write: asyncio.Task[None]) -> None:
+        for uid, known in list(self._writing.items()):
+            if known is write:
+                del self._writing[uid]
+        if not write.cancelled() and write.exception() is not None:
+            log.warning("composite status write failed: %r", write.exception())
+
+    async def settle(self) -> None:
+        """Await the status writes in flight."""
+        await asyncio.gather(*self._writing.values(), return_exceptions=True)
+
+    def stop(self) -> None:
+        for write in self._writing.values():
+            write.cancel()
 
     async def _whole(self, task: TaskView, view: ChildView) -> ChildView:
         """The child with its whole output (read once from its ConfigMap when finished)."""
@@ -146,7 +203,8 @@ class Composer:
         parent: ClaudeTask,
         manifest: dict[str, Any],
         announcer: Announcer,
-    ) -> None:
+    ) -> str | None:
+        """Create the child if absent; its uid (None when the name is another object's)."""
         name = manifest["metadata"]["name"]
         try:
             body = await self._kube.create_custom(TASKS, manifest)
@@ -160,8 +218,8 @@ class Composer:
                     announcer.event(
                         task.involved(), EventReason.CHILD_NAME_TAKEN, message, warning=True
                     )
-                return
-        self._state.upsert_task(body)
+                return None
+        return self._state.upsert_task(body).uid
 
     async def _cancel(self, child: TaskView) -> None:
         if child.cancel or child.finished:

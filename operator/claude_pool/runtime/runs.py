@@ -125,6 +125,11 @@ class RunTable:
         """slot name -> uid of the task the slot runs."""
         return {run.slot: uid for uid, run in self._runs.items()}
 
+    @property
+    def completed(self) -> bool:
+        """Outcomes are waiting to be recorded."""
+        return bool(self._completions)
+
     def take_completions(self) -> list[Completion]:
         """The outcomes that arrived since the last call; their runs leave the table."""
         done, self._completions = self._completions, []
