@@ -10,6 +10,8 @@ worker (a restarted operator) continues from status without creating anything tw
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from claude_pool.api.agent import AgentResult
@@ -191,6 +193,30 @@ async def test_a_crash_after_the_next_step_started_and_before_the_result_write_l
     assert rig.status(TASKS, "c-one")["result"]["output"] == "first"
     assert sorted(agent.requests) == ["uid-c-one", "uid-c-two"]
     assert rig.status(POOLS, "p")["budget"]["spentMicrodollars"] == 30 == parent["costMicrodollars"]
+    await rig.stop()
+
+
+async def test_a_childs_end_cuts_the_pause_between_cycles_short_and_a_single_tasks_does_not() -> (
+    None
+):
+    rig = Rig(slots=2)
+    rig.settings.cycle_min_interval_seconds = 0.3
+    rig.task("c", prompt=None, chain={"steps": chain_steps("one", "two")})
+    rig.task("s")
+    worker = rig.worker()
+    await rig.cycle(worker)
+    live = running(rig)
+    assert set(live) == {"uid-c-one", "uid-s"}
+    rig.slots.agent(live["uid-s"]).finish("uid-s", done("single", 5))
+    await rig.settle()
+    started = time.monotonic()
+    await worker._pause()
+    assert time.monotonic() - started >= 0.25  # a single task's result waits to batch
+    rig.slots.agent(live["uid-c-one"]).finish("uid-c-one", done("first", 5))
+    await rig.settle()
+    started = time.monotonic()
+    await asyncio.wait_for(worker._pause(), 0.2)  # a chain step's does not
+    assert time.monotonic() - started < 0.2
     await rig.stop()
 
 

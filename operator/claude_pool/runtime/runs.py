@@ -125,10 +125,9 @@ class RunTable:
         """slot name -> uid of the task the slot runs."""
         return {run.slot: uid for uid, run in self._runs.items()}
 
-    @property
-    def completed(self) -> bool:
-        """Outcomes are waiting to be recorded."""
-        return bool(self._completions)
+    def ended(self) -> list[str]:
+        """Uids of the tasks whose outcome waits to be recorded."""
+        return [item.run.uid for item in self._completions]
 
     def take_completions(self) -> list[Completion]:
         """The outcomes that arrived since the last call; their runs leave the table."""

@@ -26,7 +26,8 @@ Each cycle calls the steps in order, each in its own module and given what it ne
 7. `expiring.expire`: finished tasks whose ttlSecondsAfterFinished ran out are deleted.
 Steps that know something falls due later set the worker's `alarm` (`runtime.alarm`).
 Cycles are at least `cycle_min_interval_seconds` apart (events batch into one cycle), except
-when a run has ended meanwhile: its result is recorded at once.
+when a composite's child has ended meanwhile: its result is recorded and the next child
+handed off at once.
 """
 
 from __future__ import annotations
@@ -133,13 +134,26 @@ class PoolWorker:
         await self.stop()
 
     async def _pause(self) -> None:
-        """The least interval between two cycles, cut short when a run ends: its result is
-        recorded (and a chain's next step started) without waiting."""
-        self._ended.clear()
-        if self.runs.completed:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ended.wait(), self.settings.cycle_min_interval_seconds)
+        """The least interval between two cycles, cut short when a composite's child ends:
+        the next step is handed off without waiting. (Other results wait for the interval:
+        the results of a burst share one cost commit.)"""
+        until = self.clock.monotonic() + self.settings.cycle_min_interval_seconds
+        while not self._child_ended():
+            self._ended.clear()
+            left = until - self.clock.monotonic()
+            if left <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._ended.wait(), left)
+            except TimeoutError:
+                return
+
+    def _child_ended(self) -> bool:
+        tasks = self.state.tasks
+        return any(
+            (task := tasks.get(uid)) is not None and task.parent_uid is not None
+            for uid in self.runs.ended()
+        )
 
     def _run_ended(self) -> None:
         self._ended.set()
