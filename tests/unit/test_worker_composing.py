@@ -196,22 +196,22 @@ async def test_a_crash_after_the_next_step_started_and_before_the_result_write_l
     await rig.stop()
 
 
-async def test_a_childs_end_cuts_the_pause_between_cycles_short_and_a_single_tasks_does_not() -> (
-    None
-):
-    rig = Rig(slots=2)
+async def test_a_chain_steps_end_cuts_the_pause_between_cycles_short_and_others_do_not() -> None:
+    rig = Rig(slots=3)
     rig.settings.cycle_min_interval_seconds = 0.3
     rig.task("c", prompt=None, chain={"steps": chain_steps("one", "two")})
+    rig.task("f", prompt=None, fan_out={"prompts": ["a"]})
     rig.task("s")
     worker = rig.worker()
     await rig.cycle(worker)
     live = running(rig)
-    assert set(live) == {"uid-c-one", "uid-s"}
-    rig.slots.agent(live["uid-s"]).finish("uid-s", done("single", 5))
+    assert set(live) == {"uid-c-one", "uid-f-0", "uid-s"}
+    for other in ("uid-s", "uid-f-0"):
+        rig.slots.agent(live[other]).finish(other, done("other", 5))
     await rig.settle()
     started = time.monotonic()
     await worker._pause()
-    assert time.monotonic() - started >= 0.25  # a single task's result waits to batch
+    assert time.monotonic() - started >= 0.25  # a single task's, a fan-out item's: batched
     rig.slots.agent(live["uid-c-one"]).finish("uid-c-one", done("first", 5))
     await rig.settle()
     started = time.monotonic()

@@ -26,8 +26,8 @@ Each cycle calls the steps in order, each in its own module and given what it ne
 7. `expiring.expire`: finished tasks whose ttlSecondsAfterFinished ran out are deleted.
 Steps that know something falls due later set the worker's `alarm` (`runtime.alarm`).
 Cycles are at least `cycle_min_interval_seconds` apart (events batch into one cycle), except
-when a composite's child has ended meanwhile: its result is recorded and the next child
-handed off at once.
+when a chain's step has ended meanwhile: its result is recorded and the next step handed
+off at once.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import datetime as dt
 import logging
 
 from claude_pool.api.pools import ClaudePool
+from claude_pool.api.tasks import TaskMode
 from claude_pool.controllers.state import ClusterState, PodView, PoolKey, TaskView
 from claude_pool.kube.client import Kube
 from claude_pool.runtime import metrics
@@ -134,11 +135,11 @@ class PoolWorker:
         await self.stop()
 
     async def _pause(self) -> None:
-        """The least interval between two cycles, cut short when a composite's child ends:
-        the next step is handed off without waiting. (Other results wait for the interval:
-        the results of a burst share one cost commit.)"""
+        """The least interval between two cycles, cut short when a chain's step ends: the next
+        step is handed off without waiting. (Other results wait for the interval: the results
+        of a burst, a fan-out's too, share one cost commit.)"""
         until = self.clock.monotonic() + self.settings.cycle_min_interval_seconds
-        while not self._child_ended():
+        while not self._step_ended():
             self._ended.clear()
             left = until - self.clock.monotonic()
             if left <= 0:
@@ -148,12 +149,14 @@ class PoolWorker:
             except TimeoutError:
                 return
 
-    def _child_ended(self) -> bool:
+    def _step_ended(self) -> bool:
         tasks = self.state.tasks
-        return any(
-            (task := tasks.get(uid)) is not None and task.parent_uid is not None
-            for uid in self.runs.ended()
-        )
+        for uid in self.runs.ended():
+            task = tasks.get(uid)
+            parent = tasks.get(task.parent_uid or "") if task is not None else None
+            if parent is not None and parent.mode is TaskMode.CHAIN:
+                return True
+        return False
 
     def _run_ended(self) -> None:
         self._ended.set()
