@@ -12,11 +12,12 @@ pool, `workflows.rollup.reconcile` (pure) gets the parent and its children (the 
   supervising step, and the child's cost is committed as for any task);
 - `long_output`: the `<parent>-output` ConfigMap, created before the status naming it;
 - `status`: written (as a merge patch) only when it differs from the current one, in the
-  background: the cycle goes on to dispatch the new children meanwhile, and the parent's
-  next reconcile first awaits that write (one write per parent in flight).
+  background (`runtime.parentwrites`): the cycle goes on to dispatch the new children
+  meanwhile, and the parent's next reconcile first awaits that write.
 `anticipate` is the hand-off's (`runtime.handoff`): the same reconcile with children whose
-result is being written seen as that write will make them, used only to create the next
-children early (the cycle's own pass then finds them).
+result is being written seen as that write will make them, and the parent as its write in
+flight (if any) will make it, used only to create the next children early (the cycle's own
+pass then finds them).
 A finished child whose status keeps only the beginning of its output is read whole from its
 ConfigMap once (its output no longer changes). Children of a composite deleted while this
 process watched are cancelled too (garbage collection deletes them; the cancel reaches their
@@ -34,11 +35,13 @@ import logging
 from typing import Any
 
 from claude_pool.api.common import ObjectMeta, dump
+from claude_pool.api.phases import is_finished
 from claude_pool.api.pools import ClaudePool
 from claude_pool.api.tasks import ClaudeTask
 from claude_pool.controllers.state import ClusterState, TaskView
 from claude_pool.kube.client import TASKS, Conflict, Kube, NotFound
 from claude_pool.runtime.announcing import Announcer, EventReason
+from claude_pool.runtime.parentwrites import ParentWrites
 from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.slots.outputs import output_config_map
 from claude_pool.status.patches import merge_diff
@@ -58,8 +61,7 @@ class Composer:
         """Whole outputs of finished children read from their ConfigMaps, by child uid."""
         self._strangers: set[str] = set()
         """Child names found taken by another object (reported once)."""
-        self._writing: dict[str, asyncio.Task[None]] = {}
-        """The status write in flight of each parent, by uid."""
+        self._writes = ParentWrites()
 
     async def compose(
         self,
@@ -118,9 +120,7 @@ class Composer:
             *(self._cancel(by_name[name]) for name in plan.cancel if name in by_name),
         ]
         if new != old:
-            write = asyncio.create_task(writer.patch_task(task, merge_diff(old, new)))
-            write.add_done_callback(self._written)
-            self._writing[task.uid] = write
+            self._writes.start(task.uid, writer.patch_task(task, merge_diff(old, new)), plan.status)
         await asyncio.gather(*writes)  # one round trip: the next child starts sooner
         return bool(plan.create)
 
@@ -135,10 +135,10 @@ class Composer:
         """Create the children the parent needs once `ahead` (children whose result is being
         written, as that write makes them) are finished; nothing else is written. Returns the
         uids of the children created (or found created)."""
-        settled = await self._settled(task)
-        if settled is None:
+        current = self._as_written(task)
+        if current is None:
             return set()
-        task, parent = settled
+        task, parent = current
         children = {**(await self._children(task)), **ahead}
         plan = reconcile(parent, children, now=now, pool_router_prompt=pool.spec.router_prompt)
         made = await asyncio.gather(
@@ -149,11 +149,21 @@ class Composer:
     async def _settled(self, task: TaskView) -> tuple[TaskView, ClaudeTask] | None:
         """The parent once its status write in flight (if any) has landed, with its model;
         None when it is finished or gone meanwhile."""
-        write = self._writing.get(task.uid)
-        if write is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(write)
-            task = self._state.tasks.get(task.uid) or task
+        await self._writes.settle(task.uid)
+        return self._model(self._state.tasks.get(task.uid) or task)
+
+    def _as_written(self, task: TaskView) -> tuple[TaskView, ClaudeTask] | None:
+        """The parent as its status write in flight (if any) makes it, without waiting: that
+        status is the one this process computed (no one else writes it)."""
+        task = self._state.tasks.get(task.uid) or task
+        status = self._writes.intended(task.uid)
+        if status is not None:
+            if status.phase is not None and is_finished(status.phase):
+                return None
+            task = dataclasses.replace(task, status=status)
+        return self._model(task)
+
+    def _model(self, task: TaskView) -> tuple[TaskView, ClaudeTask] | None:
         if task.finished or task.spec is None or task.status is None:
             return None
         meta = ObjectMeta(
@@ -168,20 +178,8 @@ class Composer:
                 children[child.name] = await self._whole(child, child.child)
         return children
 
-    def _written(self, write: asyncio.Task[None]) -> None:
-        for uid, known in list(self._writing.items()):
-            if known is write:
-                del self._writing[uid]
-        if not write.cancelled() and write.exception() is not None:
-            log.warning("composite status write failed: %r", write.exception())
-
-    async def settle(self) -> None:
-        """Await the status writes in flight."""
-        await asyncio.gather(*self._writing.values(), return_exceptions=True)
-
     def stop(self) -> None:
-        for write in self._writing.values():
-            write.cancel()
+        self._writes.stop()
 
     async def _whole(self, task: TaskView, view: ChildView) -> ChildView:
         """The child with its whole output (read once from its ConfigMap when finished)."""
