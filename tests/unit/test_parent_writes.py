@@ -11,7 +11,8 @@ from claude_pool.runtime.parentwrites import ParentWrites
 
 
 async def test_a_write_runs_in_the_background_and_its_status_is_known_until_it_lands() -> None:
-    writes = ParentWrites()
+    woken: list[bool] = []
+    writes = ParentWrites(lambda: woken.append(True))
     gate = asyncio.Event()
     landed: list[str] = []
 
@@ -31,6 +32,7 @@ async def test_a_write_runs_in_the_background_and_its_status_is_known_until_it_l
     assert landed == ["p"]
     await asyncio.sleep(0)
     assert writes.intended("uid-p") is None
+    assert woken == [True]  # the parent may be reconciled again
     await asyncio.wait_for(writes.settle("uid-p"), 1)  # nothing in flight: returns at once
 
 

@@ -13,7 +13,8 @@ pool, `workflows.rollup.reconcile` (pure) gets the parent and its children (the 
 - `long_output`: the `<parent>-output` ConfigMap, created before the status naming it;
 - `status`: written (as a merge patch) only when it differs from the current one, in the
   background (`runtime.parentwrites`): the cycle goes on to dispatch the new children
-  meanwhile, and the parent's next reconcile first awaits that write.
+  meanwhile; a parent is not reconciled again while its write is in flight (the write's
+  answer wakes the worker), so its writes never overlap and no cycle waits for one.
 `anticipate` is the hand-off's (`runtime.handoff`): the same reconcile with children whose
 result is being written seen as that write will make them, and the parent as its write in
 flight (if any) will make it, used only to create the next children early (the cycle's own
@@ -32,6 +33,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from claude_pool.api.common import ObjectMeta, dump
@@ -54,14 +56,16 @@ log = logging.getLogger("claude_pool.worker")
 class Composer:
     """Reconciles one pool's composite tasks (see the module docstring)."""
 
-    def __init__(self, kube: Kube, state: ClusterState) -> None:
+    def __init__(
+        self, kube: Kube, state: ClusterState, wake: Callable[[], None] = lambda: None
+    ) -> None:
         self._kube = kube
         self._state = state
         self._outputs: dict[str, str] = {}
         """Whole outputs of finished children read from their ConfigMaps, by child uid."""
         self._strangers: set[str] = set()
         """Child names found taken by another object (reported once)."""
-        self._writes = ParentWrites()
+        self._writes = ParentWrites(wake)
 
     async def compose(
         self,
@@ -102,11 +106,15 @@ class Composer:
         writer: StatusWriter,
         announcer: Announcer,
     ) -> bool:
-        """Reconcile one parent; True when it asked for children."""
-        settled = await self._settled(task)
-        if settled is None:
+        """Reconcile one parent; True when it asked for children. A parent whose status
+        write is in flight waits for the next cycle (the write's answer wakes the worker):
+        the cycle does not wait for it."""
+        if self._writes.intended(task.uid) is not None:
             return False
-        task, parent = settled
+        current = self._model(self._state.tasks.get(task.uid) or task)
+        if current is None:
+            return False
+        task, parent = current
         children = await self._children(task)
         plan = reconcile(parent, children, now=now, pool_router_prompt=pool.spec.router_prompt)
         if plan.long_output is not None:
@@ -145,12 +153,6 @@ class Composer:
             *(self._create(task, parent, m, announcer) for m in plan.create)
         )
         return {uid for uid in made if uid is not None}
-
-    async def _settled(self, task: TaskView) -> tuple[TaskView, ClaudeTask] | None:
-        """The parent once its status write in flight (if any) has landed, with its model;
-        None when it is finished or gone meanwhile."""
-        await self._writes.settle(task.uid)
-        return self._model(self._state.tasks.get(task.uid) or task)
 
     def _as_written(self, task: TaskView) -> tuple[TaskView, ClaudeTask] | None:
         """The parent as its status write in flight (if any) makes it, without waiting: that

@@ -113,7 +113,7 @@ class PoolWorker:
         self.support = Support(key, kube, clock)
         self.slotbook = SlotBook()
         self.sweep = OrphanSweep()
-        self.composer = Composer(kube, state)
+        self.composer = Composer(kube, state, self.wake.set)
         self.alarm = Alarm(clock, self.wake.set)
         self.churn = ChurnWatch(settings.slot_churn_per_minute)
         self.pending = PendingStatus()
