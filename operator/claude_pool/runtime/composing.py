@@ -144,8 +144,8 @@ class Composer:
         written, as that write makes them) are finished; nothing else is written. Returns the
         uids of the children created (or found created)."""
         current = self._as_written(task)
-        if current is None:
-            return set()
+        if current is None or _all_items_exist(task, len(self._state.children_of(task.uid))):
+            return set()  # (a fan-out whose items all exist has nothing to create)
         task, parent = current
         children = {**(await self._children(task)), **ahead}
         plan = reconcile(parent, children, now=now, pool_router_prompt=pool.spec.router_prompt)
@@ -242,3 +242,9 @@ class Composer:
                 self._state.deleted_parents.discard(parent_uid)
                 continue
             await asyncio.gather(*(self._cancel(c) for c in live if c.uid in ours))
+
+
+def _all_items_exist(task: TaskView, children: int) -> bool:
+    """Whether `task` is a fan-out with a child for each of its items."""
+    fan = task.spec.fan_out if task.spec is not None else None
+    return fan is not None and children >= len(fan.prompts or fan.chains or ())
