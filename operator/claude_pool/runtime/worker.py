@@ -37,6 +37,7 @@ import contextlib
 import datetime as dt
 import logging
 
+from claude_pool.api.messages import ClaudeMessage
 from claude_pool.api.pools import ClaudePool
 from claude_pool.api.tasks import TaskMode
 from claude_pool.controllers.state import ClusterState, PodView, PoolKey, TaskView
@@ -201,23 +202,9 @@ class PoolWorker:
             )
 
         async def start(uids: set[str]) -> None:  # the hand-off's new children, at once
-            await dispatch(
-                pool,
-                self.state.pool_tasks(self.key),
-                self._views(pods),
-                self.book.ledger(pool, runs.reserved()),
-                now,
-                token=token,
-                sessions=self.slotbook.sessions,
-                credentials_problem=self.support.problem,
-                state=self.state,
-                runs=runs,
-                writer=writer,
-                announcer=announcer,
-                messages=self.state.pool_messages(self.key),
-                kube=self.kube,
-                only=uids,
-            )
+            fresh = self.state.pool_tasks(self.key)
+            messages = self.state.pool_messages(self.key)
+            await self._dispatch(pool, fresh, self._views(pods), messages, now, only=uids)
 
         handing = hand_off(
             pool,
@@ -277,22 +264,7 @@ class PoolWorker:
         views = self._views(pods)
         messages = self.state.pool_messages(self.key)
         await tend(pool, tasks, messages, now, kube=self.kube, state=self.state)
-        await dispatch(
-            pool,
-            tasks,
-            views,
-            self.book.ledger(pool, runs.reserved()),
-            now,
-            token=token,
-            sessions=self.slotbook.sessions,
-            credentials_problem=self.support.problem,
-            state=self.state,
-            runs=runs,
-            writer=writer,
-            announcer=announcer,
-            messages=messages,
-            kube=self.kube,
-        )
+        await self._dispatch(pool, tasks, views, messages, now)
         tasks = self.state.pool_tasks(self.key)
         await self.pending.write(
             tasks, now, self.clock.monotonic(), runs=runs, writer=writer, alarm=self.alarm
@@ -301,6 +273,34 @@ class PoolWorker:
         await expire(pool, tasks, now, runs=runs, kube=self.kube, alarm=self.alarm)
         metrics.observe_pool(self.key, views, tasks, len(runs))
         return True
+
+    async def _dispatch(
+        self,
+        pool: ClaudePool,
+        tasks: list[TaskView],
+        views: list[SlotView],
+        messages: list[ClaudeMessage],
+        now: dt.datetime,
+        *,
+        only: set[str] | None = None,
+    ) -> None:
+        await dispatch(
+            pool,
+            tasks,
+            views,
+            self.book.ledger(pool, self.runs.reserved()),
+            now,
+            token=self.support.token,
+            sessions=self.slotbook.sessions,
+            credentials_problem=self.support.problem,
+            state=self.state,
+            runs=self.runs,
+            writer=self.writer,
+            announcer=self.announcer,
+            messages=messages,
+            kube=self.kube,
+            only=only,
+        )
 
     def _views(self, pods: dict[str, PodView]) -> list[SlotView]:
         return self.slotbook.views(
