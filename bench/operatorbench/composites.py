@@ -138,8 +138,9 @@ def chain(cluster: Cluster, stack: Stack, watcher: TaskWatch, count: int) -> Non
 
 
 def step_breakdown(cluster: Cluster, stack: Stack, children: list[str], starts: list[int]) -> None:
-    """Where the time between two steps goes, from the audit log: step k's CLI start -> its
-    result patch -> step k+1's create -> its assignment patch -> its CLI start (medians)."""
+    """Where the time between two steps goes, from the audit log: from step k's CLI start to
+    its result patch, and (the hand-off runs beside that write) to step k+1's create, then
+    -> its assignment patch -> its CLI start (medians)."""
     patches: dict[str, list[float]] = {}
     creates: dict[str, float] = {}
     for event in cluster.audit():
@@ -163,12 +164,12 @@ def step_breakdown(cluster: Cluster, stack: Stack, children: list[str], starts: 
         if not pa or not pb or b not in creates:
             continue
         start_a, start_b = starts[k] / 1e9, starts[k + 1] / 1e9
-        parts.append((pa[-1] - start_a, creates[b] - pa[-1], pb[0] - creates[b], start_b - pb[0]))
+        parts.append((pa[-1] - start_a, creates[b] - start_a, pb[0] - creates[b], start_b - pb[0]))
     if not parts:
         return
     run, create, assign, start = (statistics.median(1000 * p[i] for p in parts) for i in range(4))
     note(
-        f"    between steps (medians over {len(parts)}): CLI start -> result patch {run:.0f} ms, "
-        f"-> next step created {create:.0f} ms, -> assigned {assign:.0f} ms, -> CLI start "
-        f"{start:.0f} ms"
+        f"    between steps (medians over {len(parts)}): CLI start -> its result patch {run:.0f} "
+        f"ms; CLI start -> next step created {create:.0f} ms, -> assigned {assign:.0f} ms, "
+        f"-> its CLI start {start:.0f} ms"
     )

@@ -46,11 +46,12 @@ async def test_a_forced_write_that_conflicts_reads_the_version_again_and_lands()
 
 
 async def test_an_unforced_write_that_conflicts_waits_for_the_next_cycle() -> None:
-    kube, writer, _ = rig()
+    kube, writer, wakes = rig()
     await writer.write_pool({"replicas": 1}, force=False)
     await kube.patch_status(POOLS, "ns", "p", {"other": "writer"})
     await writer.write_pool({"replicas": 2, "observedGeneration": 2}, force=False)
     assert kube.get(POOLS, "p")["status"]["replicas"] == 1
+    assert wakes == [1]  # that cycle comes at once, not at the next resync
     await writer.write_pool({"replicas": 2, "observedGeneration": 2}, force=False)
     assert kube.get(POOLS, "p")["status"]["replicas"] == 2
 

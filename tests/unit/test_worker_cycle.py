@@ -16,6 +16,7 @@ from claude_pool.controllers.state import ClusterState
 from claude_pool.kube.client import POOLS, TASKS
 from claude_pool.runtime.settings import Settings
 from claude_pool.runtime.worker import PoolWorker
+from claude_pool.slots.client import SlotUnreachable
 from claude_pool.slots.pods import DRAINING_ANNOTATION, POOL_LABEL
 from tests.builders import pool_manifest, task_manifest
 from tests.fakes import FakeKube, FakeSlots, ManualClock
@@ -198,6 +199,36 @@ async def test_the_orphan_sweep_cancels_and_counts_a_run_nobody_claims() -> None
     budget = rig.status(POOLS, "p")["budget"]
     assert budget["spentMicrodollars"] == 300
     assert budget["recentCommits"] == ["ghost/0"]
+    await rig.stop()
+
+
+async def test_a_result_recorded_but_not_acknowledged_before_a_crash_is_not_counted_again() -> None:
+    rig = Rig()
+    uid = rig.task("t")
+    first = rig.worker()
+    await rig.cycle(first)
+    agent = rig.slots.agent(ip(0))
+    agent.finish(uid, result(500))
+    await rig.settle()
+    acknowledge = rig.slots.acknowledge
+
+    async def died(base: str, token: str, uid: str) -> None:
+        raise SlotUnreachable("operator died")  # after the result write, before the acknowledgement
+
+    rig.slots.acknowledge = died  # type: ignore[method-assign]
+    await rig.cycle(first)
+    assert rig.status(TASKS, "t")["phase"] == "Succeeded"
+    assert agent.acknowledged == []
+    await first.stop()
+
+    rig.slots.acknowledge = acknowledge  # type: ignore[method-assign]
+    second = rig.worker()  # a new process finds the finished task's result still on the slot
+    await rig.cycle(second)
+    await rig.cycle(second)
+    assert agent.acknowledged == [uid]
+    budget = rig.status(POOLS, "p")["budget"]
+    assert budget["spentMicrodollars"] == 500
+    assert budget["recentCommits"] == [f"{uid}/1"]
     await rig.stop()
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Collection, Coroutine, Mapping
 from typing import Any
 
 from claude_pool.api.messages import ClaudeMessage
@@ -63,12 +63,16 @@ async def dispatch(
     announcer: Announcer,
     messages: list[ClaudeMessage] | None = None,
     kube: Kube,
+    only: Collection[str] | None = None,
 ) -> int:
-    """One dispatch pass; returns how many tasks were assigned."""
+    """One dispatch pass; returns how many tasks were assigned. `only` (the hand-off's new
+    children) limits the pass to those task uids and to assignments: a task of them that
+    cannot start now is left to the cycle's own pass."""
     queued = [
         t
         for t in tasks
         if not t.finished
+        and (only is None or t.uid in only)
         and t.slot is None
         and t.uid not in runs
         and not t.cancel
@@ -156,6 +160,8 @@ async def dispatch(
             pod = pods.get(decision.slot)
             if pod is not None and pod.ip:
                 writes.append(assign(task, pod, decision.message, decision.task.reservation))
+            continue
+        if only is not None:
             continue
         if decision.verdict is Verdict.WAIT_FOR_SLOT and credentials_problem is None:
             patch = transitions.queued(

@@ -2,17 +2,19 @@
 
 Called by `runtime.worker`. `collect` takes the outcomes that arrived since the last cycle
 from the run table and adds their costs to the spend book (keys `<uid>/<attempt>`; a key
-already in the ring adds nothing). The worker then writes the pool's status (forced: that
+already in the ring adds nothing), and remembers each successful run's CLI session for its
+slot pod (sessionPolicy resumeSlot). The worker then writes the pool's status (forced: that
 write is the commit), and only then `record` writes each task's result (long output whole
 in an owned ConfigMap) with the requested and resolved model and the tool uses the CLI denied
 (`workflows.reporting.run_report`: a Warning Event and the ModelMismatch condition when
 another model answered, a Warning Event PermissionDenied for denials), logs the end at info,
-posts an Event and tells the slot to drop the result; a successful run's CLI session is
-remembered for its slot pod (sessionPolicy resumeSlot), and a successful run of a task with
+posts an Event and tells the slot to drop the result; a successful run of a task with
 a review gate is held in AwaitingReview (`workflows.review.gate_result`) instead of
 Succeeded. A crash
 between the two writes leaves the result on the slot: collected again, it counts nothing
-twice. A run that ended because its slot went away is retried instead.
+twice. A run that ended because its slot went away is retried instead. `finishing` and
+`ending` (pure) say which results `record` will write and with what patch: the hand-off
+(`runtime.handoff`) sees composite children as finished by them before the writes land.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ from claude_pool.runtime.clock import Clock
 from claude_pool.runtime.logs import task_fields
 from claude_pool.runtime.retrying import retry_or_fail
 from claude_pool.runtime.runs import Completion, Run, RunTable, base_url
-from claude_pool.runtime.slotbook import SlotBook
 from claude_pool.runtime.spending import SpendBook
 from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.runtime.taskrun import Finished, Lost, NotStarted
@@ -62,9 +63,15 @@ class Collected:
     committed: bool
 
 
-def collect(runs: RunTable, book: SpendBook) -> Collected:
-    """Take the finished runs and commit their costs to the spend book (in memory)."""
+def collect(runs: RunTable, book: SpendBook, sessions: dict[str, str]) -> Collected:
+    """Take the finished runs and commit their costs to the spend book (in memory); a
+    successful run's CLI session is remembered for its slot pod in `sessions` (by pod uid)."""
     done = runs.take_completions()
+    for item in done:
+        result = item.outcome.status.result if isinstance(item.outcome, Finished) else None
+        session = result.session_id if result is not None and result.success else None
+        if session and SESSION.fullmatch(session):
+            sessions[item.run.slot_uid] = session
     costs = {
         item.run.key: item.outcome.status.result.cost_microdollars
         for item in done
@@ -84,7 +91,6 @@ async def record(
     *,
     token: str | None,
     runs: RunTable,
-    slotbook: SlotBook,
     kube: Kube,
     writer: StatusWriter,
     announcer: Announcer,
@@ -103,8 +109,6 @@ async def record(
         if isinstance(outcome, Finished) and outcome.status.result is not None:
             result = outcome.status.result
             metrics.record_result(key, result, clock.monotonic() - run.started)
-            if result.success and result.session_id and SESSION.fullmatch(result.session_id):
-                slotbook.sessions[run.slot_uid] = result.session_id
             if task is not None and live:
                 lost = _interrupted(result, pod)
                 if lost and not task.cancel:
@@ -144,34 +148,61 @@ def _interrupted(result: AgentResult, pod: PodView | None) -> str | None:
     return None
 
 
-async def _finish(
+def finishing(
+    collected: Collected, tasks: list[TaskView], pods: Mapping[str, PodView]
+) -> list[tuple[TaskView, Run, AgentResult]]:
+    """The collected runs whose result `record` will write as their task's end (not those
+    it retries), with their live tasks: what the result writes will finish."""
+    by_uid = {t.uid: t for t in tasks}
+    found = []
+    for item in collected.done:
+        task, outcome = by_uid.get(item.run.uid), item.outcome
+        if task is None or task.finished or task.status is None:
+            continue
+        if not isinstance(outcome, Finished) or outcome.status.result is None:
+            continue
+        result = outcome.status.result
+        if _interrupted(result, pods.get(item.run.slot)) and not task.cancel:
+            continue
+        found.append((task, item.run, result))
+    return found
+
+
+@dataclass(frozen=True)
+class Ending:
+    """The status patch that records a run's result, and what goes with it."""
+
+    patch: dict[str, Any]
+    report: RunReport | None
+    whole: bool
+    """The output is longer than status holds: its ConfigMap is written first."""
+
+
+def output_name(task: TaskView) -> str:
+    """The ConfigMap of the task's long output; a re-run after a rejection writes its own
+    (the rejected output's ConfigMap stays as it is)."""
+    name = outputs.output_config_map_name(task.name)
+    rejections = task.status.review.rejections if task.status and task.status.review else 0
+    return f"{name}.r{rejections}" if rejections else name
+
+
+def ending(
     pool: ClaudePool,
     task: TaskView,
     run: Run,
     result: AgentResult,
     now: dt.datetime,
-    kube: Kube,
-    writer: StatusWriter,
-    announcer: Announcer,
     output_limit: int,
-) -> None:
+) -> Ending:
+    """The result patch of `task` (pure: the same inputs give the same patch)."""
     assert task.status is not None
     report = None
     if run.request is not None and task.spec is not None:
         config = task.spec.config
         requested = (config.model if config else None) or pool.spec.claude.model
         report = run_report(requested, run.request, result)
-    cm_name = outputs.output_config_map_name(task.name)
-    rejections = task.status.review.rejections if task.status.review else 0
-    if rejections:  # a re-run after a rejection: the rejected output's ConfigMap stays as is
-        cm_name = f"{cm_name}.r{rejections}"
+    cm_name = output_name(task)
     output, whole = transitions.output_fields(result.output, output_limit, cm_name)
-    if whole:
-        body = outputs.output_config_map(
-            task.name, task.namespace, task.owner(), result.output, name=cm_name
-        )
-        with contextlib.suppress(Conflict):
-            await kube.create(body)
     patch = transitions.finished(
         task.status,
         result,
@@ -185,6 +216,28 @@ async def _finish(
     model = task.as_task()
     if model is not None:
         patch = gate_result(model, patch, now)  # a reviewed success waits: AwaitingReview
+    return Ending(patch, report, whole)
+
+
+async def _finish(
+    pool: ClaudePool,
+    task: TaskView,
+    run: Run,
+    result: AgentResult,
+    now: dt.datetime,
+    kube: Kube,
+    writer: StatusWriter,
+    announcer: Announcer,
+    output_limit: int,
+) -> None:
+    end = ending(pool, task, run, result, now, output_limit)
+    patch, report = end.patch, end.report
+    if end.whole:
+        body = outputs.output_config_map(
+            task.name, task.namespace, task.owner(), result.output, name=output_name(task)
+        )
+        with contextlib.suppress(Conflict):
+            await kube.create(body)
     await writer.patch_task(task, patch)
     phase = EventReason(patch["phase"])
     log.info(

@@ -125,6 +125,10 @@ class RunTable:
         """slot name -> uid of the task the slot runs."""
         return {run.slot: uid for uid, run in self._runs.items()}
 
+    def ended(self) -> list[str]:
+        """Uids of the tasks whose outcome waits to be recorded."""
+        return [item.run.uid for item in self._completions]
+
     def take_completions(self) -> list[Completion]:
         """The outcomes that arrived since the last call; their runs leave the table."""
         done, self._completions = self._completions, []

@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     resync_seconds: float = Field(default=10.0, gt=0)
     """Each pool is reconciled at least this often even without events."""
     cycle_min_interval_seconds: float = Field(default=0.02, ge=0)
-    """Least time between two cycles of one pool, so events batch into one cycle."""
+    """Least time between two cycles of one pool, so events batch into one cycle (the end of
+    a chain step's run cuts it short: the next step is handed off at once)."""
     pool_status_min_interval_seconds: float = Field(default=1.0, ge=0)
     """Least time between pool status writes that only change counts."""
     progress_interval_seconds: float = Field(default=10.0, gt=0)

@@ -6,7 +6,8 @@ by `write_pool` only when it differs from what was last written; changes of coun
 are debounced (written one interval after the first change, or after the last write,
 together with whatever else changed by then: at most one such write per interval), and a
 wake-up is scheduled for when the write falls due. `force` (the cost commit) writes now, and
-on a conflict re-reads the resourceVersion and writes again: the commit must land.
+on a conflict re-reads the resourceVersion and writes again: the commit must land (any other
+write that conflicts re-reads it and wakes the worker, whose next cycle writes again).
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class StatusWriter:
             fresh = await self._kube.get_custom(POOLS, ns, name)
             self._version = fresh["metadata"]["resourceVersion"]
             if not force:
+                self._wake()  # the next cycle writes it over the fresh version, not a resync
                 return
             body = await self._kube.patch_status(
                 POOLS, ns, name, status, resource_version=self._version

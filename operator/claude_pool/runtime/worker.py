@@ -13,7 +13,9 @@ Started by `runtime.operator` per ClaudePool and woken by watch events (or every
 Each cycle calls the steps in order, each in its own module and given what it needs:
 1. `support.ensure`: support objects and credentials;
 2. `recording.collect`, a forced pool status write (the cost commit), `recording.record`,
-   then `reviewing.apply`: ClaudeReviews applied to tasks awaiting review;
+   concurrently with `handoff.hand_off` (the next children of composites whose children
+   just ended are created meanwhile), then `reviewing.apply`: ClaudeReviews applied to
+   tasks awaiting review;
 3. `supervising.supervise`, then `sweeping.OrphanSweep.sweep`;
 3b. `composing.Composer.compose`: composite tasks reconciled through their child tasks;
 4. `scaling.scale`: the scale plan (creates bounded by `churn`, a `churning.ChurnWatch`);
@@ -23,6 +25,9 @@ Each cycle calls the steps in order, each in its own module and given what it ne
 6. `reporting.report`: the pool's status, written when it changed;
 7. `expiring.expire`: finished tasks whose ttlSecondsAfterFinished ran out are deleted.
 Steps that know something falls due later set the worker's `alarm` (`runtime.alarm`).
+Cycles are at least `cycle_min_interval_seconds` apart (events batch into one cycle), except
+when a chain's step has ended meanwhile: its result is recorded and the next step handed
+off at once.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ import contextlib
 import datetime as dt
 import logging
 
+from claude_pool.api.messages import ClaudeMessage
 from claude_pool.api.pools import ClaudePool
+from claude_pool.api.tasks import TaskMode
 from claude_pool.controllers.state import ClusterState, PodView, PoolKey, TaskView
 from claude_pool.kube.client import Kube
 from claude_pool.runtime import metrics
@@ -43,6 +50,7 @@ from claude_pool.runtime.churning import ChurnWatch
 from claude_pool.runtime.clock import SYSTEM_CLOCK, Clock
 from claude_pool.runtime.composing import Composer
 from claude_pool.runtime.expiring import expire
+from claude_pool.runtime.handoff import hand_off
 from claude_pool.runtime.messaging import tend
 from claude_pool.runtime.pending import PendingStatus
 from claude_pool.runtime.recording import collect, record
@@ -83,10 +91,12 @@ class PoolWorker:
         self.settings = settings
         self.clock = clock
         self.wake = asyncio.Event()
+        self._ended = asyncio.Event()
+        """Set when a run ends: cuts the pause between two cycles short."""
         self.runs = RunTable(
             slots,
             clock,
-            wake=self.wake.set,
+            wake=self._run_ended,
             unreachable_after=settings.agent_unreachable_seconds,
             progress_interval=settings.progress_interval_seconds,
             aliases=alias_table(settings.model_aliases),
@@ -104,7 +114,7 @@ class PoolWorker:
         self.support = Support(key, kube, clock)
         self.slotbook = SlotBook()
         self.sweep = OrphanSweep()
-        self.composer = Composer(kube, state)
+        self.composer = Composer(kube, state, self.wake.set)
         self.alarm = Alarm(clock, self.wake.set)
         self.churn = ChurnWatch(settings.slot_churn_per_minute)
         self.pending = PendingStatus()
@@ -122,13 +132,42 @@ class PoolWorker:
                 log.exception("pool %s/%s: cycle failed", *self.key)
                 metrics.CYCLE_ERRORS.labels(*self.key).inc()
                 await asyncio.sleep(1.0)
-            await asyncio.sleep(self.settings.cycle_min_interval_seconds)
+            await self._pause()
         await self.stop()
+
+    async def _pause(self) -> None:
+        """The least interval between two cycles, cut short when a chain's step ends: the next
+        step is handed off without waiting. (Other results wait for the interval: the results
+        of a burst, a fan-out's too, share one cost commit.)"""
+        until = self.clock.monotonic() + self.settings.cycle_min_interval_seconds
+        while not self._step_ended():
+            self._ended.clear()
+            left = until - self.clock.monotonic()
+            if left <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._ended.wait(), left)
+            except TimeoutError:
+                return
+
+    def _step_ended(self) -> bool:
+        tasks = self.state.tasks
+        for uid in self.runs.ended():
+            task = tasks.get(uid)
+            parent = tasks.get(task.parent_uid or "") if task is not None else None
+            if parent is not None and parent.mode is TaskMode.CHAIN:
+                return True
+        return False
+
+    def _run_ended(self) -> None:
+        self._ended.set()
+        self.wake.set()
 
     async def stop(self) -> None:
         self._stopped = True
         self.runs.stop()
         self.writer.stop()
+        self.composer.stop()
         self.alarm.stop()
 
     async def cycle(self) -> bool:
@@ -142,24 +181,43 @@ class PoolWorker:
         token, writer, announcer, runs = self.support.token, self.writer, self.announcer, self.runs
         pods = {p.name: p for p in self.state.pool_pods(self.key)}
         tasks = self.state.pool_tasks(self.key)
-        collected = collect(runs, self.book)
-        if collected.committed:
-            await self._report(pool, self._views(pods), tasks, now, force=True)
-        await record(
+        collected = collect(runs, self.book, self.slotbook.sessions)
+
+        async def commit_and_record() -> None:
+            if collected.committed:
+                await self._report(pool, self._views(pods), tasks, now, force=True)
+            await record(
+                pool,
+                collected,
+                tasks,
+                pods,
+                now,
+                token=token,
+                runs=runs,
+                kube=self.kube,
+                writer=writer,
+                announcer=announcer,
+                clock=self.clock,
+                output_limit=self.settings.output_status_limit,
+            )
+
+        async def start(uids: set[str]) -> None:  # the hand-off's new children, at once
+            fresh = self.state.pool_tasks(self.key)
+            messages = self.state.pool_messages(self.key)
+            await self._dispatch(pool, fresh, self._views(pods), messages, now, only=uids)
+
+        handing = hand_off(
             pool,
             collected,
             tasks,
             pods,
             now,
-            token=token,
-            runs=runs,
-            slotbook=self.slotbook,
-            kube=self.kube,
-            writer=writer,
+            composer=self.composer,
             announcer=announcer,
-            clock=self.clock,
             output_limit=self.settings.output_status_limit,
+            start=start,
         )
+        await asyncio.gather(handing, commit_and_record())
         await apply_reviews(
             pool,
             self.state.pool_tasks(self.key),
@@ -206,22 +264,7 @@ class PoolWorker:
         views = self._views(pods)
         messages = self.state.pool_messages(self.key)
         await tend(pool, tasks, messages, now, kube=self.kube, state=self.state)
-        await dispatch(
-            pool,
-            tasks,
-            views,
-            self.book.ledger(pool, runs.reserved()),
-            now,
-            token=token,
-            sessions=self.slotbook.sessions,
-            credentials_problem=self.support.problem,
-            state=self.state,
-            runs=runs,
-            writer=writer,
-            announcer=announcer,
-            messages=messages,
-            kube=self.kube,
-        )
+        await self._dispatch(pool, tasks, views, messages, now)
         tasks = self.state.pool_tasks(self.key)
         await self.pending.write(
             tasks, now, self.clock.monotonic(), runs=runs, writer=writer, alarm=self.alarm
@@ -230,6 +273,34 @@ class PoolWorker:
         await expire(pool, tasks, now, runs=runs, kube=self.kube, alarm=self.alarm)
         metrics.observe_pool(self.key, views, tasks, len(runs))
         return True
+
+    async def _dispatch(
+        self,
+        pool: ClaudePool,
+        tasks: list[TaskView],
+        views: list[SlotView],
+        messages: list[ClaudeMessage],
+        now: dt.datetime,
+        *,
+        only: set[str] | None = None,
+    ) -> None:
+        await dispatch(
+            pool,
+            tasks,
+            views,
+            self.book.ledger(pool, self.runs.reserved()),
+            now,
+            token=self.support.token,
+            sessions=self.slotbook.sessions,
+            credentials_problem=self.support.problem,
+            state=self.state,
+            runs=self.runs,
+            writer=self.writer,
+            announcer=self.announcer,
+            messages=messages,
+            kube=self.kube,
+            only=only,
+        )
 
     def _views(self, pods: dict[str, PodView]) -> list[SlotView]:
         return self.slotbook.views(

@@ -1,9 +1,11 @@
-"""The JSON merge patch (RFC 7386) that turns one dumped status into another (pure).
+"""JSON merge patches (RFC 7386) between dumped statuses (pure).
 
-Used by the pool worker's composing step, which computes a composite task's whole new
-status: the patch carries only what changed, and a field the new status no longer has is
-written as null (which a merge patch reads as "remove"). Lists are replaced whole, as merge
-patches do.
+`merge_diff` is used by the pool worker's composing step, which computes a composite task's
+whole new status: the patch carries only what changed, and a field the new status no longer
+has is written as null (which a merge patch reads as "remove"). Lists are replaced whole, as
+merge patches do. `merge_apply` is what the API server does with such a patch: the
+worker's hand-off (`runtime.handoff`) uses it to see a child's status as its result patch
+will make it.
 """
 
 from __future__ import annotations
@@ -23,3 +25,17 @@ def merge_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         else:
             patch[key] = value
     return patch
+
+
+def merge_apply(doc: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """`doc` with the merge patch applied (a new dict; `doc` is not changed)."""
+    merged = dict(doc)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict):
+            before = merged.get(key)
+            merged[key] = merge_apply(before if isinstance(before, dict) else {}, value)
+        else:
+            merged[key] = value
+    return merged
