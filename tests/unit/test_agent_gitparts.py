@@ -4,6 +4,7 @@ without git's secrets, settings, and the server's workspace answers."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import subprocess
@@ -264,3 +265,37 @@ async def test_a_slot_without_workspace_refuses_workspace_requests(tmp_path: Pat
         assert response.status == 404
         slot = await (await client.get("/v1/slot", headers=AUTH)).json()
         assert "workspace" not in slot
+
+
+async def test_a_cancelled_git_command_leaves_no_process_behind(tmp_path: Path) -> None:
+    git = Git(
+        base_env=os.environ,
+        home=tmp_path,
+        credentials=GitCredentials(),
+        redactor=Redactor([]),
+        network_timeout=60,
+    )
+    marker = tmp_path / "marker"
+    # `git -c alias...` runs a shell alias: a stand-in for a long clone
+    call = asyncio.ensure_future(git("-c", f"alias.slow=!sleep 30; touch {marker}", "slow"))
+    await asyncio.sleep(0.5)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    for _ in range(100):  # SIGKILL is delivered asynchronously: allow it 5 s
+        if not _processes_mentioning(str(marker)):
+            break
+        await asyncio.sleep(0.05)
+    assert _processes_mentioning(str(marker)) == []
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
