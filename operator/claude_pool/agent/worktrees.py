@@ -111,14 +111,14 @@ async def _switch(git: Git, spec: WorkspaceSpec, path: Path, request: WorkspaceR
             ahead = await git("merge-base", "--is-ancestor", local, remote, cwd=clone, check=False)
             if ahead.code == 0:
                 await git("update-ref", f"refs/heads/{branch}", remote, local, cwd=clone)
-        await git("checkout", "--quiet", branch, cwd=path)
+        await git("checkout", "--quiet", branch, "--", cwd=path)
         return await recorded_base(git, clone, branch, base)
     if remote is not None:
-        await git("checkout", "--quiet", "--no-track", "-b", branch, remote, cwd=path)
+        await git("checkout", "--quiet", "--no-track", "-b", branch, remote, "--", cwd=path)
         merged = await git("merge-base", remote, base, cwd=clone, check=False)
         base = merged.stdout.strip() if merged.code == 0 else remote
     else:
-        await git("checkout", "--quiet", "--no-track", "-b", branch, base, cwd=path)
+        await git("checkout", "--quiet", "--no-track", "-b", branch, base, "--", cwd=path)
     await git("config", _base_key(branch), base, cwd=clone)
     return base
 
