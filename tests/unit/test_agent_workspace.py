@@ -300,3 +300,17 @@ async def test_a_commit_as_the_ref_is_checked_out_detached(
     assert workspace.state().commit == first
     checkout = await workspace.prepare(WorkspaceRequest(worktree="t", branch="from-commit"))
     assert checkout.base_commit == first and not (checkout.path / "later.txt").exists()
+
+
+async def test_a_file_url_is_cloned_without_credentials(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    git_server.create_repo("repo", FILES)
+    url = f"file://{git_server.bare('repo')}"
+    workspace = await ready(make_workspace(git_server, tmp_path, repo=url, token=""))
+    request = WorkspaceRequest(worktree="t", branch="claude-pool/t", push=True)
+    checkout = await workspace.prepare(request)
+    (checkout.path / "f.txt").write_text("f\n")
+    result, error = await workspace.finish(checkout, request, may_push=True)
+    assert error is None and result.pushed and result.repository == url
+    assert git_server.files("repo", "claude-pool/t")["f.txt"] == "f\n"
