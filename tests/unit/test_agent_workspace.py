@@ -314,3 +314,43 @@ async def test_a_file_url_is_cloned_without_credentials(
     result, error = await workspace.finish(checkout, request, may_push=True)
     assert error is None and result.pushed and result.repository == url
     assert git_server.files("repo", "claude-pool/t")["f.txt"] == "f\n"
+
+
+async def test_an_ssh_url_uses_the_key_file_through_git_ssh_command(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    """An `ssh` stand-in first on PATH records its arguments and runs the remote command
+    locally (no sshd here): the clone and the push go through GIT_SSH_COMMAND."""
+    git_server.create_repo("repo", FILES)
+    bin_dir, calls = tmp_path / "bin", tmp_path / "ssh-calls"
+    bin_dir.mkdir()
+    fake_ssh = bin_dir / "ssh"
+    fake_ssh.write_text(
+        f'#!/bin/sh\necho "$@" >> {calls}\nfor last; do :; done\nexec sh -c "$last"\n'
+    )
+    fake_ssh.chmod(0o755)
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nkey-material-0123456789\n-----END KEY-----"
+    credentials = GitCredentials(ssh_key=key, known_hosts="localhost ssh-ed25519 AAAA")
+    credentials.install(tmp_path / "state" / "ssh")
+    git = Git(
+        base_env={"PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        home=tmp_path / "githome",
+        credentials=credentials,
+        redactor=Redactor(credentials.secrets()),
+        network_timeout=30,
+    )
+    url = f"ssh://git@localhost{git_server.bare('repo')}"
+    workspace = Workspace(WorkspaceSpec(url, None, None, tmp_path / "ws"), git, print)
+    await ready(workspace)
+    request = WorkspaceRequest(worktree="t", branch="claude-pool/t", push=True)
+    checkout = await workspace.prepare(request)
+    (checkout.path / "f.txt").write_text("f\n")
+    result, error = await workspace.finish(checkout, request, may_push=True)
+    assert error is None and result.pushed
+    assert git_server.files("repo", "claude-pool/t")["f.txt"] == "f\n"
+    recorded = calls.read_text().splitlines()
+    key_file = tmp_path / "state" / "ssh" / "id"
+    assert recorded and all(f"-i {key_file}" in line for line in recorded)
+    assert all("StrictHostKeyChecking=yes" in line for line in recorded)
+    assert any("git-receive-pack" in line for line in recorded)
+    assert key not in calls.read_text()
