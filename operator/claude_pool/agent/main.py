@@ -27,6 +27,7 @@ from claude_pool.agent.cloning import WorkspaceSpec
 from claude_pool.agent.environment import cli_environment, secrets_in
 from claude_pool.agent.gitcredentials import GitCredentials
 from claude_pool.agent.gitrun import Git
+from claude_pool.agent.hardening import hide_from_tasks
 from claude_pool.agent.redaction import Redactor
 from claude_pool.agent.runner import Runner
 from claude_pool.agent.server import build_app
@@ -114,6 +115,9 @@ async def serve(settings: AgentSettings, token: str, claude_bin: str) -> int:
 
     def log(message: str) -> None:
         print(redactor.scrub(message), flush=True)
+
+    if not hide_from_tasks():
+        log("warning: could not make the agent non-dumpable: the CLI could read its secrets")
 
     for directory in (settings.state_path, settings.work_path, settings.home_path):
         directory.mkdir(parents=True, exist_ok=True)
