@@ -25,6 +25,7 @@ from claude_pool.agent.gitfacts import (
     parse_numstat,
     short_message,
 )
+from claude_pool.agent.gitguard import risky_keys
 from claude_pool.agent.gitrun import Git, scrub_git_text
 from claude_pool.agent.redaction import Redactor
 from claude_pool.agent.server import build_app
@@ -166,14 +167,27 @@ def test_an_ssh_key_is_written_private_and_used_through_git_ssh_command(tmp_path
     credentials = GitCredentials(ssh_key=key, known_hosts="h ssh-ed25519 AAAA")
     credentials.install(tmp_path / "ssh")
     key_file = tmp_path / "ssh" / "id"
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert not key_file.exists()  # only while a network command runs
+    with credentials.materialized(), credentials.materialized():
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert key_file.read_text() == key + "\n"
+    assert not key_file.exists()
     assert stat.S_IMODE((tmp_path / "ssh").stat().st_mode) == 0o700
-    assert key_file.read_text() == key + "\n"
     command = credentials.environment()["GIT_SSH_COMMAND"]
     assert f"-i {key_file}" in command and "StrictHostKeyChecking=yes" in command
     assert f"UserKnownHostsFile={tmp_path / 'ssh' / 'known_hosts'}" in command
     assert "b3BlbnNzaC1rZXktdjEAAAAA" in credentials.secrets()
     assert "StrictHostKeyChecking=accept-new" in ssh_command(key_file, None)
+
+
+def test_config_a_task_could_write_to_redirect_credentials_is_found() -> None:
+    listed = "core.bare\nremote.origin.url\nURL.https://evil/.insteadOf\nhttp.proxy\n" + (
+        "include.path\ncore.sshCommand\nbranch.x.claudepoolbase\nhttp.proxy\n"
+    )
+    assert risky_keys(listed) == [
+        "url.https://evil/.insteadof", "http.proxy", "include.path", "core.sshcommand"
+    ]  # fmt: skip
+    assert risky_keys("core.bare\nremote.origin.fetch\nbranch.main.remote\n") == []
 
 
 def test_the_cli_never_sees_git_credentials_or_settings() -> None:

@@ -36,15 +36,17 @@ def make_workspace(
 ) -> Workspace:
     token = server.token if token is None else token
     credentials = GitCredentials(token=token)
+    log = (logs if logs is not None else []).append
     git = Git(
         base_env=os.environ,
         home=root / "githome",
         credentials=credentials,
         redactor=Redactor(credentials.secrets()),
         network_timeout=30,
+        log=log,
     )
     spec = WorkspaceSpec(repo or server.url("repo"), ref, depth, root / "ws")
-    return Workspace(spec, git, (logs if logs is not None else []).append)
+    return Workspace(spec, git, log)
 
 
 async def no_sleep(seconds: float) -> None:
@@ -91,6 +93,33 @@ async def test_a_task_worktree_is_committed_pushed_and_removed(
     (_, author, subject), *_ = git_server.commits("repo", "claude-pool/t1")
     assert (author, subject) == ("claude-pool@localhost", "t1 work")
     assert not checkout.path.exists() and workspace.state().worktrees == []
+
+
+async def test_config_a_task_writes_to_redirect_the_credentials_is_removed_before_a_push(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    git_server.create_repo("repo", FILES)
+    logs: list[str] = []
+    workspace = await ready(make_workspace(git_server, tmp_path, logs=logs))
+    request = WorkspaceRequest(worktree="t", branch="claude-pool/t", push=True, remove=True)
+    checkout = await workspace.prepare(request)
+    for key, value in (
+        ("url.http://127.0.0.1:9/.insteadOf", git_server.url("repo")),
+        ("http.extraHeader", "X-Steal: 1"),
+        ("include.path", "/tmp/elsewhere"),
+    ):  # what a task's Bash could do in its worktree
+        writer = await asyncio.create_subprocess_exec(
+            "git", "config", key, value, cwd=checkout.path
+        )
+        assert await writer.wait() == 0
+    (checkout.path / "f.txt").write_text("f\n")
+    result, error = await workspace.finish(checkout, request, may_push=True)
+    assert error is None and result.pushed  # to the real server, not the redirect
+    assert git_server.files("repo", "claude-pool/t")["f.txt"] == "f\n"
+    config = (tmp_path / "ws" / "clone" / ".git" / "config").read_text()
+    assert "insteadOf" not in config and "extraHeader" not in config and "include" not in config
+    removed = [line for line in logs if "from the clone's git config" in line]
+    assert len(removed) == 3 and "url.http://127.0.0.1:9/.insteadof" in removed[0]
 
 
 async def test_a_kept_worktree_is_reused_with_its_files(

@@ -4,14 +4,18 @@ Called by `gitrun.Git` for network commands. An https token is answered by an in
 credential helper (`credential.helper=!...`, run by git's shell) that prints
 `$CLAUDE_POOL_AGENT_GIT_TOKEN` at call time: the token is in the environment of the git
 process only, never in the clone's config, a URL or a file. An ssh key is written 0600 under
-the agent's state directory (outside the clone) and used through GIT_SSH_COMMAND, with the
-given known_hosts or, without them, the first key seen (accept-new).
+the agent's state directory (outside the clone) only while a network command runs
+(`materialized`: no CLI runs then, and a task's CLI, the agent's user too, finds no key file)
+and used through GIT_SSH_COMMAND, with the given known_hosts or, without them, the first key
+seen (accept-new).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
 
 TOKEN_VARIABLE = "CLAUDE_POOL_AGENT_GIT_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -61,6 +65,7 @@ class GitCredentials:
         self.known_hosts = known_hosts or None
         self.key_path: Path | None = None
         self.known_hosts_path: Path | None = None
+        self._users = 0
 
     def install(self, directory: Path) -> None:
         """Write the ssh key (0600) and known_hosts under `directory` (private), if any."""
@@ -70,10 +75,22 @@ class GitCredentials:
         os.chmod(directory, 0o700)
         if self.ssh_key is not None:
             self.key_path = directory / "id"
-            _write_private(self.key_path, self.ssh_key)
         if self.known_hosts is not None:
             self.known_hosts_path = directory / "known_hosts"
             _write_private(self.known_hosts_path, self.known_hosts)
+
+    @contextlib.contextmanager
+    def materialized(self) -> Iterator[None]:
+        """The ssh key file exists inside this block (nested or concurrent blocks share it)."""
+        if self.key_path is not None and self.ssh_key is not None and self._users == 0:
+            _write_private(self.key_path, self.ssh_key)
+        self._users += 1
+        try:
+            yield
+        finally:
+            self._users -= 1
+            if self._users == 0 and self.key_path is not None:
+                self.key_path.unlink(missing_ok=True)
 
     def options(self) -> list[str]:
         """`-c` options of a network command (after the reset of credential.helper)."""

@@ -3,8 +3,9 @@
 Called by `cloning`, `worktrees` and `workspace`. Every command gets options that keep what
 a task may have written into the clone from running in the agent (no hooks, no fsmonitor,
 no credential helper but ours); only network commands (`network=True`) get the credentials
-(`gitcredentials`); every output is redacted before it is returned or raised, so a git
-message can be logged or reported as is.
+(`gitcredentials`), after the clone's config is cleared of settings a task could have written
+to redirect them (`gitguard`); every output is redacted before it is returned or raised, so a
+git message can be logged or reported as is. The agent's git reads no global or system config.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import contextlib
 import os
 import re
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from claude_pool.agent.gitcredentials import GitCredentials
+from claude_pool.agent.gitguard import risky_keys
 from claude_pool.agent.redaction import Redactor
 
 LOCAL_TIMEOUT_SECONDS = 120.0
@@ -73,13 +75,16 @@ class Git:
         credentials: GitCredentials,
         redactor: Redactor,
         network_timeout: float,
+        log: Callable[[str], None] = print,
     ) -> None:
+        self.log = log
         self.env = {
             "PATH": base_env.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "LANG": "C.UTF-8",
             "HOME": str(home),
             "XDG_CONFIG_HOME": str(home / ".config"),
             "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_AUTHOR_NAME": "claude-pool",
             "GIT_AUTHOR_EMAIL": "claude-pool@localhost",
@@ -98,6 +103,24 @@ class Git:
         check: bool = True,
     ) -> GitOutput:
         """Run `git ARGS`; raise GitError on a non-zero exit (when `check`) or a timeout."""
+        if network and cwd is not None and (cwd / ".git" / "config").is_file():
+            await self._disarm(cwd)
+        if network:
+            with self.credentials.materialized():
+                return await self._run(args, cwd, network, check)
+        return await self._run(args, cwd, network, check)
+
+    async def _disarm(self, clone: Path) -> None:
+        """Remove config a task may have written to redirect the credentials (gitguard)."""
+        listed = await self("config", "--local", "--list", "--name-only", cwd=clone, check=False)
+        for key in risky_keys(listed.stdout):
+            await self("config", "--local", "--unset-all", key, cwd=clone, check=False)
+            self.log(f"workspace: removed {key} from the clone's git config (a task wrote it;"
+                     " the agent's git does not send credentials through it)")  # fmt: skip
+
+    async def _run(
+        self, args: tuple[str, ...], cwd: Path | None, network: bool, check: bool
+    ) -> GitOutput:
         env = dict(self.env)
         options = list(SAFE_OPTIONS)
         if network:

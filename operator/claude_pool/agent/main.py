@@ -93,6 +93,7 @@ def build_workspace(
         credentials=credentials,
         redactor=redactor,
         network_timeout=settings.git_timeout_seconds,
+        log=log,
     )
     spec = WorkspaceSpec(
         repo=settings.workspace_repo,
