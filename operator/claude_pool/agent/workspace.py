@@ -117,9 +117,7 @@ class Workspace:
     async def prepare(self, request: WorkspaceRequest | None) -> Checkout:
         """The checkout a task runs in (GitError, UnknownRefError when it cannot be made)."""
         async with self.lock:
-            checkout = await worktrees.prepare(
-                self.git, self.spec, request, self.log, self.spares
-            )
+            checkout = await worktrees.prepare(self.git, self.spec, request, self.log, self.spares)
         if checkout.worktree is not None:
             self.in_use.add(checkout.worktree)
         return checkout
