@@ -115,7 +115,7 @@ class Spares:
             await self.git("clean", "-ffdxq", cwd=path)
         except (GitError, OSError) as error:
             self.log(f"workspace: spare {spare.name} discarded, it could not be reset: {error}")
-            self.discard(path if path.exists() else spare)
+            self.discard(_present(path, spare))
             return False
         return True
 
@@ -163,15 +163,11 @@ class Spares:
         shutil.rmtree(self.discarded, ignore_errors=True)
         await self.git("worktree", "prune", cwd=self.spec.clone)
         listed = await self.git("worktree", "list", "--porcelain", cwd=self.spec.clone)
-        registered = {
-            Path(line.removeprefix("worktree ")).resolve()
-            for line in listed.stdout.splitlines()
-            if line.startswith("worktree ")
-        }
+        registered = _registered(listed.stdout)
         kept: list[str] = []
         for name in self.names():
             path = self.root / name
-            if len(kept) < self.limit and path.resolve() in registered:
+            if len(kept) < self.limit and path.resolve(strict=False) in registered:
                 try:
                     head = await self.git("rev-parse", "--verify", "--quiet", "HEAD", cwd=path)
                     commit = head.stdout.strip()
@@ -190,3 +186,18 @@ class Spares:
 def _free_name(names: list[str]) -> str:
     taken = set(names)
     return next(str(n) for n in range(len(taken) + 1) if str(n) not in taken)
+
+
+def _present(path: Path, spare: Path) -> Path:
+    """Where a spare that failed to be taken is: moved to `path`, or still in its place."""
+    return path if path.exists() else spare
+
+
+def _registered(porcelain: str) -> set[Path]:
+    """The paths of the worktrees in `git worktree list --porcelain`."""
+    prefix = "worktree "
+    return {
+        Path(line.removeprefix(prefix)).resolve()
+        for line in porcelain.splitlines()
+        if line.startswith(prefix)
+    }
