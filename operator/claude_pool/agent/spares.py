@@ -115,7 +115,10 @@ class Spares:
             await self.git("clean", "-ffdxq", cwd=path)
         except (GitError, OSError) as error:
             self.log(f"workspace: spare {spare.name} discarded, it could not be reset: {error}")
-            self.discard(_present(path, spare))
+            try:
+                self.discard(_present(path, spare))
+            except OSError as failure:  # then the fresh checkout reports what is in the way
+                self.log(f"workspace: spare {spare.name} could not be discarded: {failure}")
             return False
         return True
 
