@@ -158,6 +158,8 @@ async def test_a_task_commits_and_pushes_what_the_cli_wrote_in_its_worktree(
     system = next(r for r in fake.requests if r.kind == "messages").body["system"][-1]["text"]
     assert f"Primary working directory: {seen}" in system
     assert not (agent.volume / "workspace" / "worktrees" / "t1").exists()
+    spare = agent.volume / "workspace" / "spares" / "0"  # kept for the next task, detached
+    assert (spare / "notes.txt").read_text() == WRITTEN and ws["worktreeKept"] is False
     assert (await workspace_state(agent))["worktrees"] == []
     assert_no_token(git_server, agent.output, json.dumps(body))
 

@@ -2,8 +2,9 @@
 
 Created by `main` when CLAUDE_POOL_AGENT_WORKSPACE_REPO is set; used by `slot` (is the
 clone Ready, the checkout of a task) and `server` (GET /v1/slot, POST /v1/workspace/push).
-`keep_cloning` runs in the background from start: clone or fetch, prune stale worktrees,
-and on failure retry with backoff until the clone is Ready. Every git command that changes
+`keep_cloning` runs in the background from start: clone or fetch, prune stale worktrees
+and tidy the spare ones, and on failure retry with backoff until the clone is Ready. A
+removed task worktree is kept as a spare for the next one (`spares`). Every git command that changes
 the clone's refs or worktrees runs under one lock.
 """
 
@@ -16,6 +17,7 @@ from claude_pool.agent import cloning, worktrees
 from claude_pool.agent.cloning import UnknownRefError, WorkspaceSpec
 from claude_pool.agent.gitfacts import classify, short_message
 from claude_pool.agent.gitrun import Git, GitError
+from claude_pool.agent.spares import DEFAULT_LIMIT, Spares
 from claude_pool.agent.worktrees import Checkout
 from claude_pool.api.workspaces import (
     PushResponse,
@@ -41,6 +43,7 @@ class Workspace:
         *,
         retry_seconds: float = 10.0,
         retry_max_seconds: float = 300.0,
+        spare_limit: int = DEFAULT_LIMIT,
     ) -> None:
         self.spec = spec
         self.git = git
@@ -55,6 +58,7 @@ class Workspace:
         self.attempts = 0
         self.in_use: set[str] = set()
         """Worktrees of the running task: never pruned."""
+        self.spares = Spares(spec, git, log, spare_limit)
 
     @property
     def ready(self) -> bool:
@@ -87,6 +91,7 @@ class Workspace:
                 async with self.lock:
                     self.commit = await cloning.clone_or_fetch(self.git, self.spec)
                     await cloning.prune_stale(self.git, self.spec, self.in_use, self.log)
+                    await self.spares.tidy()
             except (GitError, UnknownRefError, OSError) as error:
                 reason = (
                     WorkspaceReason.UNKNOWN_REF
@@ -112,7 +117,7 @@ class Workspace:
     async def prepare(self, request: WorkspaceRequest | None) -> Checkout:
         """The checkout a task runs in (GitError, UnknownRefError when it cannot be made)."""
         async with self.lock:
-            checkout = await worktrees.prepare(self.git, self.spec, request, self.log)
+            checkout = await worktrees.prepare(self.git, self.spec, request, self.log, self.spares)
         if checkout.worktree is not None:
             self.in_use.add(checkout.worktree)
         return checkout
@@ -120,8 +125,8 @@ class Workspace:
     async def finish(
         self, checkout: Checkout, request: WorkspaceRequest | None, *, may_push: bool
     ) -> tuple[WorkspaceResult, str | None]:
-        """Commit, describe, push (when asked and `may_push`) and remove (when asked);
-        the result and the push's error message, if it failed."""
+        """Commit, describe, push (when asked and `may_push`) and remove (when asked: the
+        worktree becomes a spare); the result and the push's error message, if it failed."""
         try:
             async with self.lock:
                 message = request.commit_message if request else ""
@@ -138,7 +143,8 @@ class Workspace:
                         except GitError as error:
                             push_error = str(error)
                     if request.remove:
-                        await worktrees.remove(self.git, self.spec, checkout)
+                        if not await self.spares.keep(checkout.path):
+                            await worktrees.remove(self.git, self.spec, checkout)
                         result = result.model_copy(update={"worktree_kept": False})
         finally:
             if checkout.worktree is not None:

@@ -1,5 +1,5 @@
 """A task's checkout: the worktree made (or reused) before the run, committed and reported,
-pushed and removed after it.
+pushed and removed (kept as a spare: `spares`) after it.
 
 Called by `workspace.Workspace` under its lock. The rules (slot-image/README.md): an
 existing worktree directory is reused as is; else the clone is fetched (a failed fetch is
@@ -7,6 +7,8 @@ logged and the local refs used) while the worktree is checked out, then the work
 the local branch (fast-forwarded to origin's when that one is ahead), else a branch from
 `origin/<branch>` (a chain step continuing a pushed branch), else a new branch from the
 base. Where a branch started is kept in `branch.<name>.claudePoolBase` of the clone's config.
+A new worktree directory is a spare worktree when the slot has one (`spares`), else a fresh
+checkout.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from claude_pool.agent.cloning import UnknownRefError, WorkspaceSpec, fetch, resolve
 from claude_pool.agent.gitfacts import bound_diffstat, parse_numstat
 from claude_pool.agent.gitrun import Git, GitError
+from claude_pool.agent.spares import Spares
 from claude_pool.api.workspaces import WorkspaceRequest, WorkspaceResult, strip_credentials
 
 
@@ -62,13 +65,17 @@ async def _fetch_or_log(git: Git, spec: WorkspaceSpec, log: Callable[[str], None
 
 
 async def prepare(
-    git: Git, spec: WorkspaceSpec, request: WorkspaceRequest | None, log: Callable[[str], None]
+    git: Git,
+    spec: WorkspaceSpec,
+    request: WorkspaceRequest | None,
+    log: Callable[[str], None],
+    spares: Spares | None = None,
 ) -> Checkout:
     """The checkout of `request` (see the module docstring); GitError/UnknownRefError.
 
-    A new worktree is checked out (detached, at the base as known before the fetch) while
-    the clone fetches; then it is switched to its branch, which moves only the files that
-    differ (usually none).
+    A new worktree is a spare reset to the base as known before the fetch (`spares`), else
+    a fresh `git worktree add --detach` there, while the clone fetches; then it is switched
+    to its branch, which moves only the files that differ (usually none).
     """
     clone = spec.clone
     if request is None or request.worktree is None:
@@ -84,7 +91,7 @@ async def prepare(
         start = await resolve(git, clone, request.base or spec.ref, local=True)
     except UnknownRefError:
         start = "HEAD"
-    adding = git("worktree", "add", "--quiet", "--detach", str(path), start, cwd=clone)
+    adding = _new_worktree(git, spec, path, start, spares)
     added, _ = await asyncio.gather(adding, _fetch_or_log(git, spec, log), return_exceptions=True)
     if isinstance(added, BaseException):
         raise added
@@ -94,6 +101,15 @@ async def prepare(
         await git("worktree", "remove", "--force", str(path), cwd=clone, check=False)
         raise
     return Checkout(path, request.worktree, request.branch, base)
+
+
+async def _new_worktree(
+    git: Git, spec: WorkspaceSpec, path: Path, start: str, spares: Spares | None
+) -> None:
+    """`path` as a worktree detached at `start`: a spare when there is one, else checked out."""
+    if spares is not None and await spares.take(path, start):
+        return
+    await git("worktree", "add", "--quiet", "--detach", str(path), start, cwd=spec.clone)
 
 
 async def _switch(
