@@ -43,7 +43,10 @@ from claude_pool.api.failures import FailureReason
 STDERR_TAIL_BYTES = 4096
 LINE_LIMIT = 64 * 1024 * 1024
 """A stream-json line longer than this (a huge tool result) is skipped, not fatal."""
-DRAIN_SECONDS = 5.0
+DRAIN_SECONDS = 30.0
+"""Bound of reading what the CLI printed after it exited (its group is killed first, so the
+pipes close at once unless a process escaped the group). Generous: a loaded machine took
+over 5 s to parse a 200 KB result line once, and the run was reported without its result."""
 _PR_SET_PDEATHSIG = 1
 
 
