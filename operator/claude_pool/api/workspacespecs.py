@@ -25,7 +25,7 @@ PLACEHOLDERS = ("{task}", "{pool}", "{slot}", "{uid}")
 """What a branchTemplate may use: the task's name (the chain parent's with chain isolation),
 the pool's name, the slot index and the task's uid."""
 REPO_PATTERN = r"^(https?://|ssh://|file://|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:)[^\s]+$"
-_USERINFO_PASSWORD = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]*@"
+_USERINFO_PASSWORD = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]*@"  # noqa: S105 - a regex, not a secret
 _HTTP_USERINFO = r"^https?://[^/@]*@"
 CREDENTIALS_IN_URL = (
     "spec.workspace.repo must not carry credentials (user:password@ or a token before @):"
