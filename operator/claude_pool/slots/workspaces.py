@@ -1,0 +1,99 @@
+"""The workspace parts of a slot pod: the volume at /workspace, the agent's settings, the git
+credentials, and the PersistentVolumeClaim of a slot index (pure builders).
+
+Called by `slots.pods.desired_slot_pod` (volume, mount, env) and by the scale step
+(`desired_workspace_claim`, created before the pod of that index). The credentials Secret is
+referenced by secretKeyRef with `optional: true` (a token or an SSH key, whichever the
+Secret holds); the operator never reads it. A claim is named `<pool>-ws-<index>` and owned
+by the pool: a replacement pod of that index mounts the same claim and finds its clone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from claude_pool.api.pools import ClaudePool
+from claude_pool.api.workspacespecs import Workspace
+
+WORKSPACE_DIR = "/workspace"
+VOLUME_NAME = "workspace"
+SECRET_KEYS = (
+    ("CLAUDE_POOL_AGENT_GIT_TOKEN", "token"),
+    ("CLAUDE_POOL_AGENT_GIT_USERNAME", "username"),
+    ("CLAUDE_POOL_AGENT_GIT_SSH_KEY", "ssh-privatekey"),
+    ("CLAUDE_POOL_AGENT_GIT_KNOWN_HOSTS", "known_hosts"),
+)
+"""(variable, Secret key) of the git credentials the agent reads (never the CLI)."""
+
+
+def claim_name(pool: str, index: int) -> str:
+    return f"{pool}-ws-{index}"
+
+
+def uses_claims(workspace: Workspace | None) -> bool:
+    """Whether the pool's slots keep their clone in a PersistentVolumeClaim per index."""
+    return (
+        workspace is not None
+        and workspace.volume is not None
+        and (workspace.volume.claim_template is not None)
+    )
+
+
+def workspace_env(workspace: Workspace) -> list[dict[str, Any]]:
+    """The agent's workspace settings and the credentials by optional secretKeyRef."""
+    env: list[dict[str, Any]] = [
+        {"name": "CLAUDE_POOL_AGENT_WORKSPACE_REPO", "value": workspace.repo},
+        {"name": "CLAUDE_POOL_AGENT_WORKSPACE_DIR", "value": WORKSPACE_DIR},
+    ]
+    if workspace.ref is not None:
+        env.append({"name": "CLAUDE_POOL_AGENT_WORKSPACE_REF", "value": workspace.ref})
+    if workspace.depth is not None:
+        env.append({"name": "CLAUDE_POOL_AGENT_WORKSPACE_DEPTH", "value": str(workspace.depth)})
+    if workspace.credentials_secret is not None:
+        secret = workspace.credentials_secret.name
+        env += [
+            {
+                "name": name,
+                "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}},
+            }
+            for name, key in SECRET_KEYS
+        ]
+    return env
+
+
+def workspace_volume(pool: ClaudePool, index: int) -> dict[str, Any]:
+    """The slot's workspace volume: an emptyDir (with its sizeLimit) or the index's claim."""
+    workspace = pool.spec.workspace
+    assert workspace is not None
+    if uses_claims(workspace):
+        claim = claim_name(pool.metadata.name, index)
+        return {"name": VOLUME_NAME, "persistentVolumeClaim": {"claimName": claim}}
+    empty: dict[str, Any] = {}
+    if workspace.volume is not None and workspace.volume.empty_dir is not None:
+        limit = workspace.volume.empty_dir.size_limit
+        empty = {"sizeLimit": limit} if limit is not None else {}
+    return {"name": VOLUME_NAME, "emptyDir": empty}
+
+
+def workspace_mount() -> dict[str, Any]:
+    return {"name": VOLUME_NAME, "mountPath": WORKSPACE_DIR}
+
+
+def desired_workspace_claim(pool: ClaudePool, index: int, meta: dict[str, Any]) -> dict[str, Any]:
+    """The PersistentVolumeClaim of slot `index` (`meta`: the pool-owned metadata to use)."""
+    workspace = pool.spec.workspace
+    assert workspace is not None and workspace.volume is not None
+    template = workspace.volume.claim_template
+    assert template is not None
+    spec: dict[str, Any] = {
+        "accessModes": [str(mode) for mode in template.access_modes or ["ReadWriteOnce"]],
+        "resources": {"requests": {"storage": template.size}},
+    }
+    if template.storage_class_name is not None:
+        spec["storageClassName"] = template.storage_class_name
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": meta,
+        "spec": spec,
+    }
