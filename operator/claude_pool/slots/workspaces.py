@@ -82,8 +82,8 @@ def workspace_mount() -> dict[str, Any]:
 def desired_workspace_claim(pool: ClaudePool, index: int, meta: dict[str, Any]) -> dict[str, Any]:
     """The PersistentVolumeClaim of slot `index` (`meta`: the pool-owned metadata to use)."""
     workspace = pool.spec.workspace
-    assert workspace is not None and workspace.volume is not None
-    template = workspace.volume.claim_template
+    volume = workspace.volume if workspace is not None else None
+    template = volume.claim_template if volume is not None else None
     assert template is not None
     spec: dict[str, Any] = {
         "accessModes": [str(mode) for mode in template.access_modes or ["ReadWriteOnce"]],
