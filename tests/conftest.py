@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.gitserver import git_server_fixture  # noqa: F401 - registers the `git_server` fixture
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:

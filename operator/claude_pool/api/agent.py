@@ -17,10 +17,12 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, StringConstraints, field_validator
 
 from claude_pool.api.failures import FailureReason
+from claude_pool.api.wire import RequestModel as RequestModel  # re-exported: was defined here
+from claude_pool.api.wire import WireModel as WireModel
+from claude_pool.api.workspaces import WorkspaceRequest, WorkspaceResult, WorkspaceState
 
 MAX_PROMPT_CHARS = 1_048_576
 """A prompt is passed to the CLI on stdin, so only this bound applies (not the argv limit)."""
@@ -43,22 +45,6 @@ ToolSpec = Annotated[str, StringConstraints(min_length=1, max_length=1024, patte
 def is_valid_task_uid(uid: str) -> bool:
     """Whether `uid` can name a task (and its result file)."""
     return re.fullmatch(TASK_UID_PATTERN, uid) is not None
-
-
-class WireModel(BaseModel):
-    """Base of every agent wire model: camelCase on the wire, snake_case in Python."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
-
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON-ready dict, with aliases and without unset optional fields."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-class RequestModel(WireModel):
-    """Base of models the agent receives: unknown fields are an error."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class CliPermissionMode(StrEnum):
@@ -99,22 +85,28 @@ class TaskRequest(RequestModel):
     fallback_model: ShortStr | None = None
     permission_mode: CliPermissionMode | None = None
     max_turns: Annotated[int, Field(ge=1, le=10_000)] | None = None
-    allowed_tools: Annotated[list[ToolSpec], Field(max_length=256)] = []
-    disallowed_tools: Annotated[list[ToolSpec], Field(max_length=256)] = []
+    allowed_tools: Annotated[list[ToolSpec], Field(max_length=256)] = Field(default_factory=list)
+    disallowed_tools: Annotated[list[ToolSpec], Field(max_length=256)] = Field(default_factory=list)
     tools: Annotated[list[ToolSpec], Field(max_length=256)] | None = None
     """Built-in tools to offer; `[]` offers none, absent keeps the CLI's default set."""
     effort: CliEffort | None = None
     identity: Annotated[str, StringConstraints(min_length=1, max_length=8192)] | None = None
     """The slot's identity line ("You are NAME, a ROLE. ..."), first in the system prompt."""
     append_system_prompt: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)] | None = None
-    context: Annotated[list[ContextEntry], Field(max_length=256)] = []
+    context: Annotated[list[ContextEntry], Field(max_length=256)] = Field(default_factory=list)
     json_schema: dict[str, Any] | None = None
     max_budget_microdollars: Annotated[int, Field(ge=1, le=10**15)] | None = None
-    mcp_servers: Annotated[dict[ShortStr, dict[str, Any]], Field(max_length=64)] = {}
+    mcp_servers: Annotated[dict[ShortStr, dict[str, Any]], Field(max_length=64)] = Field(
+        default_factory=dict
+    )
     resume_session_id: Annotated[str, StringConstraints(pattern=SESSION_ID_PATTERN)] | None = None
     timeout_seconds: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] | None = None
     workdir: Annotated[str, StringConstraints(max_length=1024)] | None = None
-    """Subdirectory of the slot's work volume to run in; absent means the volume's root."""
+    """Subdirectory of the slot's work volume to run in; absent means the volume's root.
+    On a workspace slot it is relative to the task's worktree (or the clone)."""
+    workspace: WorkspaceRequest | None = None
+    """The worktree and branch to work in; None on a workspace slot runs in the clone itself.
+    Refused (409 WorkspaceNotReady) while the slot's clone is not Ready."""
 
     @field_validator("workdir")
     @classmethod
@@ -193,11 +185,13 @@ class AgentResult(WireModel):
     model: str | None = None
     structured_output: Any | None = None
     """The object answered through --json-schema, when one was requested and produced."""
-    permission_denials: list[str] = []
+    permission_denials: list[str] = Field(default_factory=list)
     """Tools the CLI refused to run for lack of permission (the run may still succeed)."""
-    denied_tool_uses: list[DeniedToolUse] = []
+    denied_tool_uses: list[DeniedToolUse] = Field(default_factory=list)
     """The same denials with what each tool was used on, in order (at most 32)."""
     failure: Failure | None = None
+    workspace: WorkspaceResult | None = None
+    """What the run did to the workspace (absent without one, or when it ran in the clone)."""
 
 
 class TaskStatus(WireModel):
@@ -222,10 +216,12 @@ class SlotStatus(WireModel):
 
     state: AgentSlotState
     current_task: str | None = None
-    tasks: list[str] = []
+    tasks: list[str] = Field(default_factory=list)
     """Uids of every task the agent still holds (running, or finished and not acknowledged)."""
     agent_version: str
     cli_version: str | None = None
+    workspace: WorkspaceState | None = None
+    """The slot's clone; absent when the slot has no workspace."""
 
 
 class ProgressKind(StrEnum):

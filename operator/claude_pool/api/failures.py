@@ -44,3 +44,6 @@ class FailureReason(StrEnum):
     """The slot died with the task on it and the retries ran out (operator only)."""
     REJECTED = "Rejected"
     """A review rejected the result too many times (operator only)."""
+    PUSH_FAILED = "PushFailed"
+    """The workspace branch could not be pushed (rejected, unreachable, bad credentials); the
+    commits stay in the slot's clone."""
