@@ -95,6 +95,11 @@ class TaskReason(StrEnum):
     """The ConfigMap or Secret key named by spec.promptFrom does not exist (yet)."""
     PROMPT_SOURCE_INVALID = "PromptSourceInvalid"
     """The spec.promptFrom value is empty, larger than 1 MiB or not UTF-8 text."""
+    WORKSPACE_UNAVAILABLE = "WorkspaceUnavailable"
+    """No slot's clone of the pool's spec.workspace is ready (cloning, or the repository is
+    unreachable, the credentials are refused, the ref is unknown: the pool's
+    WorkspaceUnavailable condition says which), or the task is a step of a chain with
+    isolation worktree on a pool without spec.workspace."""
     # Running
     DISPATCHED = "Dispatched"
     """Running=True: a slot runs the task."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from claude_pool.api.pools import ClaudePool
-from claude_pool.api.workspacespecs import Workspace
+from claude_pool.api.workspacespecs import AccessMode, Workspace
 
 WORKSPACE_DIR = "/workspace"
 VOLUME_NAME = "workspace"
@@ -86,7 +86,9 @@ def desired_workspace_claim(pool: ClaudePool, index: int, meta: dict[str, Any]) 
     template = volume.claim_template if volume is not None else None
     assert template is not None
     spec: dict[str, Any] = {
-        "accessModes": [str(mode) for mode in template.access_modes or ["ReadWriteOnce"]],
+        "accessModes": [
+            str(mode) for mode in template.access_modes or [AccessMode.READ_WRITE_ONCE]
+        ],
         "resources": {"requests": {"storage": template.size}},
     }
     if template.storage_class_name is not None:
