@@ -392,7 +392,8 @@ class ClaudePoolStatus(StatusModel):
     budget: BudgetStatus = Field(default_factory=BudgetStatus)
     """Money."""
     conditions: Conditions = Field(default_factory=list)
-    """Ready, Degraded, BudgetExhausted, Suspended."""
+    """Ready, Degraded, BudgetExhausted, Suspended, and WorkspaceUnavailable with a
+    spec.workspace."""
 
 
 class ClaudePool(StatusModel):

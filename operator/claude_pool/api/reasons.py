@@ -46,6 +46,20 @@ class PoolReason(StrEnum):
     """Suspended=True: nothing new starts; busy slots are finishing their tasks."""
     DRAINED = "Drained"
     """Suspended=True: nothing new starts and no slot is busy."""
+    # WorkspaceUnavailable (pools with spec.workspace)
+    WORKSPACE_READY = "WorkspaceReady"
+    """WorkspaceUnavailable=False: every answering slot's clone is ready."""
+    WORKSPACE_CLONING = "WorkspaceCloning"
+    """WorkspaceUnavailable=False: slots are still cloning (their tasks wait)."""
+    REPOSITORY_UNREACHABLE = "RepositoryUnreachable"
+    """WorkspaceUnavailable=True: a slot cannot reach the repository (retried with backoff)."""
+    AUTHENTICATION_FAILED = "AuthenticationFailed"
+    """WorkspaceUnavailable=True: the repository refused the credentials of
+    spec.workspace.credentialsSecret (or asked for some and there are none)."""
+    UNKNOWN_REF = "UnknownRef"
+    """WorkspaceUnavailable=True: spec.workspace.ref names no branch, tag or commit."""
+    CLONE_FAILED = "CloneFailed"
+    """WorkspaceUnavailable=True: the clone failed for another reason (the message says)."""
 
 
 class EventReason(StrEnum):

@@ -9,14 +9,17 @@ Started by `runtime.operator` per ClaudePool and woken by watch events (or every
 - `support` (`runtime.support.Support`): the agent token and the credentials' state;
 - `slotbook` (`runtime.slotbook.SlotBook`): backoffs, drain starts, replaced and deleted pods;
 - `sweep` (`runtime.sweeping.OrphanSweep`): which pods were asked for orphans;
-- `composer` (`runtime.composing.Composer`): whole outputs of finished children, read once.
+- `composer` (`runtime.composing.Composer`): whole outputs of finished children, read once;
+- `workspaces` (`runtime.workspacewatch.WorkspaceWatch`): the slots' clones of the pool's
+  workspace (idle slots whose clone is not ready are held back in every view).
 Each cycle calls the steps in order, each in its own module and given what it needs:
 1. `support.ensure`: support objects and credentials;
 2. `recording.collect`, a forced pool status write (the cost commit), `recording.record`,
    then `reviewing.apply`: ClaudeReviews applied to tasks awaiting review;
 3. `supervising.supervise`, then `sweeping.OrphanSweep.sweep`;
 3b. `composing.Composer.compose`: composite tasks reconciled through their child tasks;
-4. `scaling.scale`: the scale plan (creates bounded by `churn`, a `churning.ChurnWatch`);
+4. `scaling.scale`: the scale plan (creates bounded by `churn`, a `churning.ChurnWatch`),
+   then `workspaces.probe`: the clones of slots not known ready;
 5. `messaging.tend` (recipients of new ClaudeMessages, the bound, unrecorded deliveries),
    then `assigning.dispatch`: the queue onto idle slots (with the slots' messages), then
    `pending.PendingStatus.write`: the first status of tasks that waited a second for a slot;
@@ -57,6 +60,7 @@ from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.runtime.supervising import supervise
 from claude_pool.runtime.support import Support
 from claude_pool.runtime.sweeping import OrphanSweep
+from claude_pool.runtime.workspacewatch import WorkspaceWatch
 from claude_pool.slots.client import SlotClient
 from claude_pool.slots.planning import SlotView
 from claude_pool.workflows.models import alias_table
@@ -108,6 +112,7 @@ class PoolWorker:
         self.alarm = Alarm(clock, self.wake.set)
         self.churn = ChurnWatch(settings.slot_churn_per_minute)
         self.pending = PendingStatus()
+        self.workspaces = WorkspaceWatch()
         self._stopped = False
 
     async def run(self) -> None:
@@ -203,6 +208,14 @@ class PoolWorker:
             wall=now,
             alarm=self.alarm,
         )
+        await self.workspaces.probe(
+            pool,
+            pods,
+            self.clock.monotonic(),
+            token=token,
+            slots=self.slots,
+            alarm=self.alarm,
+        )
         views = self._views(pods)
         messages = self.state.pool_messages(self.key)
         await tend(pool, tasks, messages, now, kube=self.kube, state=self.state)
@@ -215,6 +228,7 @@ class PoolWorker:
             token=token,
             sessions=self.slotbook.sessions,
             credentials_problem=self.support.problem,
+            workspace_problem=self.workspaces.waiting(),
             state=self.state,
             runs=runs,
             writer=writer,
@@ -232,12 +246,13 @@ class PoolWorker:
         return True
 
     def _views(self, pods: dict[str, PodView]) -> list[SlotView]:
-        return self.slotbook.views(
+        views = self.slotbook.views(
             pods,
             self.runs.busy_slots(),
             self.clock.monotonic(),
             credentials_ok=self.support.problem is None,
         )
+        return self.workspaces.gate(views)
 
     async def _report(
         self,
@@ -260,4 +275,5 @@ class PoolWorker:
             writer=self.writer,
             force=force,
             churn=self.churn.degraded(now),
+            workspace=self.workspaces.facts(),
         )

@@ -2,7 +2,9 @@
 credentials, and the PersistentVolumeClaim of a slot index (pure builders).
 
 Called by `slots.pods.desired_slot_pod` (volume, mount, env) and by the scale step
-(`desired_workspace_claim`, created before the pod of that index). The credentials Secret is
+(`desired_workspace_claim`, created before the pod of that index); `clone_verdict` sums up
+the clones the slots report (`GET /v1/slot`) for the pool's WorkspaceUnavailable condition
+and the tasks' wait. The credentials Secret is
 referenced by secretKeyRef with `optional: true` (a token or an SSH key, whichever the
 Secret holds); the operator never reads it. A claim is named `<pool>-ws-<index>` and owned
 by the pool: a replacement pod of that index mounts the same claim and finds its clone.
@@ -13,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from claude_pool.api.pools import ClaudePool
+from claude_pool.api.reasons import PoolReason
+from claude_pool.api.workspaces import WorkspacePhase, WorkspaceState
 from claude_pool.api.workspacespecs import AccessMode, Workspace
 
 WORKSPACE_DIR = "/workspace"
@@ -99,3 +103,47 @@ def desired_workspace_claim(pool: ClaudePool, index: int, meta: dict[str, Any]) 
         "metadata": meta,
         "spec": spec,
     }
+
+
+def clone_ready(state: WorkspaceState | None) -> bool:
+    """Whether a slot reporting `state` may take a task (an agent that reports no workspace
+    state predates workspaces: it is not held back)."""
+    return state is None or state.phase is WorkspacePhase.READY
+
+
+def clone_verdict(
+    states: dict[str, WorkspaceState | None],
+) -> tuple[PoolReason, str, str | None]:
+    """(condition reason, condition message, why tasks wait or None) from the workspace
+    states of the slots that answered, by pod name. A slot whose clone failed makes the
+    condition True with its reason; tasks wait only while no slot's clone is ready."""
+    failed = sorted(
+        (name, state)
+        for name, state in states.items()
+        if state is not None and state.phase is WorkspacePhase.UNAVAILABLE
+    )
+    ready = [name for name, state in states.items() if clone_ready(state)]
+    cloning = [
+        name
+        for name, state in states.items()
+        if state is not None and state.phase is WorkspacePhase.CLONING
+    ]
+    if not states:
+        return PoolReason.WORKSPACE_CLONING, "no slot has reported its clone yet", None
+    if failed:
+        name, state = failed[0]
+        why = state.reason.value if state.reason is not None else PoolReason.CLONE_FAILED.value
+        reason = PoolReason(why)
+        message = f"slot {name}: {reason.value}: {state.message}"[:1024]
+        if len(failed) > 1:
+            message = f"{len(failed)} slots cannot clone; {message}"[:1024]
+    elif cloning:
+        reason = PoolReason.WORKSPACE_CLONING
+        message = f"{len(cloning)} of {len(states)} slots cloning"
+    else:
+        reason = PoolReason.WORKSPACE_READY
+        message = f"the clone of {len(ready)} slots is ready"
+    waits = None
+    if not ready:
+        waits = f"no slot's clone of the workspace is ready ({reason.value}): {message}"[:1024]
+    return reason, message, waits
