@@ -9,7 +9,7 @@ the password (any user name); anything else is a 401. Every request is recorded 
 Authorization header, so a test can assert the token travelled there and nowhere else.
 
 Helpers create a bare repository with given files (`create_repo`), add upstream commits
-(`commit`), make pushes fail (`refuse_pushes`) and read a branch back (`files`, `commits`,
+(`commit`), make pushes fail (`refuse_pushes`, `accept_pushes`) and read a branch back (`files`, `commits`,
 `branches`). `git_server()` is the context manager, `git_server_fixture` the pytest fixture
 (registered in tests/conftest.py as `git_server`).
 """
@@ -189,6 +189,10 @@ class GitServer:
         hook = self.bare(name) / "hooks" / "pre-receive"
         hook.write_text(f"#!/bin/sh\necho '{message}' >&2\nexit 1\n")
         hook.chmod(0o755)
+
+    def accept_pushes(self, name: str) -> None:
+        """Undo `refuse_pushes`."""
+        (self.bare(name) / "hooks" / "pre-receive").unlink(missing_ok=True)
 
     def record(self, request: RecordedGitRequest) -> None:
         with self._lock:

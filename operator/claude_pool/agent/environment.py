@@ -2,7 +2,9 @@
 
 Called by `runner.Runner` (environment) and `main` (secrets). The CLI gets an allow-list of
 the agent's environment, never the agent's own `CLAUDE_POOL_AGENT_*` settings (the model can
-run `env` through its Bash tool, so the agent token must not be there).
+run `env` through its Bash tool, so the agent token must not be there). Nothing of git's
+credentials reaches it either: every `GIT_*`, `SSH_*` and `CLAUDE_POOL_AGENT_*` variable is
+dropped whatever the allow-list says, and so is any variable holding a git secret.
 
 IS_SANDBOX=1 is set only when the agent runs as root (uid 0) AND the task asks for
 bypassPermissions: the CLI refuses that mode as root otherwise. The slot image runs as a
@@ -39,7 +41,10 @@ PASSTHROUGH_NAMES = frozenset(
     }
 )
 PASSTHROUGH_PREFIXES = ("ANTHROPIC_", "CLAUDE_CODE_", "LC_")
+STRIPPED_PREFIXES = ("GIT_", "SSH_", "CLAUDE_POOL_AGENT_")
+"""Never given to the CLI: git's credentials and settings, ssh's agent, the agent's own."""
 SECRET_NAMES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
+GIT_SECRET_NAMES = ("CLAUDE_POOL_AGENT_GIT_TOKEN", "CLAUDE_POOL_AGENT_GIT_SSH_KEY")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -57,10 +62,13 @@ def cli_environment(
     sandbox: bool,
 ) -> dict[str, str]:
     """The environment of one CLI run, built from the agent's own environment."""
+    git_secrets = {agent_env[name] for name in GIT_SECRET_NAMES if agent_env.get(name)}
     env = {
         name: value
         for name, value in agent_env.items()
-        if name in PASSTHROUGH_NAMES or name.startswith(PASSTHROUGH_PREFIXES)
+        if (name in PASSTHROUGH_NAMES or name.startswith(PASSTHROUGH_PREFIXES))
+        and not name.startswith(STRIPPED_PREFIXES)
+        and value not in git_secrets
     }
     env.setdefault("PATH", DEFAULT_PATH)
     env.update(

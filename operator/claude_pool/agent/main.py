@@ -4,7 +4,8 @@ Called by `claude_pool.__main__` (the slot image's entry point). Reads `AgentSet
 the environment, turns tasks left running by a previous agent into Interrupted failures,
 prints `agent listening on http://HOST:PORT` once it accepts connections (PORT is the bound
 one, so port 0 works), and on SIGTERM stops a running task (reported Interrupted) before it
-exits.
+exits. With a workspace repository set, it starts cloning in the background at once: the
+agent listens meanwhile (GET /v1/slot says Cloning) and takes tasks once the clone is Ready.
 """
 
 from __future__ import annotations
@@ -15,19 +16,24 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 
 from aiohttp import web
 from pydantic import ValidationError
 
+from claude_pool.agent.cloning import WorkspaceSpec
 from claude_pool.agent.environment import cli_environment, secrets_in
+from claude_pool.agent.gitcredentials import GitCredentials
+from claude_pool.agent.gitrun import Git
 from claude_pool.agent.redaction import Redactor
 from claude_pool.agent.runner import Runner
 from claude_pool.agent.server import build_app
 from claude_pool.agent.settings import AgentSettings
 from claude_pool.agent.slot import Slot
 from claude_pool.agent.store import TaskStore
+from claude_pool.agent.workspace import Workspace
 
 
 def agent_version() -> str:
@@ -55,12 +61,56 @@ async def cli_version(claude_bin: str, env: dict[str, str]) -> str | None:
     return words[0] if proc.returncode == 0 and words else None
 
 
+Log = Callable[[str], None]
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
 
+def git_credentials(settings: AgentSettings) -> GitCredentials:
+    return GitCredentials(
+        token=settings.git_token.get_secret_value() if settings.git_token else None,
+        username=settings.git_username,
+        ssh_key=settings.git_ssh_key.get_secret_value() if settings.git_ssh_key else None,
+        known_hosts=settings.git_known_hosts,
+    )
+
+
+def build_workspace(
+    settings: AgentSettings, credentials: GitCredentials, redactor: Redactor, log: Log
+) -> Workspace | None:
+    """The slot's workspace, when a repository is set (its credentials installed)."""
+    if not settings.workspace_repo:
+        return None
+    git_dir = settings.state_path / "git"
+    credentials.install(git_dir / "ssh")
+    (git_dir / "home").mkdir(parents=True, exist_ok=True)
+    git = Git(
+        base_env=os.environ,
+        home=git_dir / "home",
+        credentials=credentials,
+        redactor=redactor,
+        network_timeout=settings.git_timeout_seconds,
+    )
+    spec = WorkspaceSpec(
+        repo=settings.workspace_repo,
+        ref=settings.workspace_ref or None,
+        depth=settings.workspace_depth,
+        directory=settings.workspace_dir,
+    )
+    return Workspace(
+        spec,
+        git,
+        log,
+        retry_seconds=settings.workspace_retry_seconds,
+        retry_max_seconds=settings.workspace_retry_max_seconds,
+    )
+
+
 async def serve(settings: AgentSettings, token: str, claude_bin: str) -> int:
-    redactor = Redactor([token, *secrets_in(os.environ)])
+    credentials = git_credentials(settings)
+    redactor = Redactor([token, *secrets_in(os.environ), *credentials.secrets()])
 
     def log(message: str) -> None:
         print(redactor.scrub(message), flush=True)
@@ -75,6 +125,7 @@ async def serve(settings: AgentSettings, token: str, claude_bin: str) -> int:
         os.environ, home=settings.home_path, retries=0, api_timeout_ms=1000, sandbox=False
     )
     runner = Runner(settings, claude_bin, redactor, os.environ, log)
+    workspace = build_workspace(settings, credentials, redactor, log)
     slot = Slot(
         store,
         runner,
@@ -82,7 +133,9 @@ async def serve(settings: AgentSettings, token: str, claude_bin: str) -> int:
         log=log,
         agent_version=agent_version(),
         cli_version=await cli_version(claude_bin, env),
+        workspace=workspace,
     )
+    cloner = asyncio.create_task(workspace.keep_cloning()) if workspace is not None else None
     app = build_app(slot, token, settings.work_path, log)
     web_runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
     await web_runner.setup()
@@ -98,6 +151,8 @@ async def serve(settings: AgentSettings, token: str, claude_bin: str) -> int:
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
     log("agent: stopping")
+    if cloner is not None:
+        cloner.cancel()
     await slot.shutdown()
     await web_runner.cleanup()
     return 0

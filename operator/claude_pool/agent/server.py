@@ -12,6 +12,12 @@ Called by `main.serve`. Every request but `GET /healthz` needs `Authorization: B
                                       Last-Event-ID resumes), then one `result` (TaskStatus)
     POST   /v1/tasks/{uid}/cancel     202 stopping (TaskStatus), 200 already finished, 404
     DELETE /v1/tasks/{uid}            acknowledge: 204 dropped, 409 running, 404 unknown
+    POST   /v1/workspace/push         push a branch of the clone (PushRequest): 200
+                                      PushResponse, 404 unknown branch or no workspace,
+                                      409 clone not Ready, 502 the push failed (redacted)
+
+On a workspace slot a PUT is a 409 `WorkspaceNotReady` until the clone is Ready, and the
+task's workdir is resolved inside its worktree (`workspacerun`).
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from pydantic import ValidationError
 
+from claude_pool.agent.gitrun import GitError
 from claude_pool.agent.runner import resolve_workdir
-from claude_pool.agent.slot import Ack, Slot, SlotBusyError
+from claude_pool.agent.slot import Ack, Slot, SlotBusyError, WorkspaceNotReadyError
 from claude_pool.api.agent import (
     ErrorBody,
     ProgressEvent,
@@ -36,6 +43,7 @@ from claude_pool.api.agent import (
     WireModel,
     is_valid_task_uid,
 )
+from claude_pool.api.workspaces import PushRequest
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 SLOT_KEY = web.AppKey("slot", Slot)
@@ -106,14 +114,20 @@ async def put_task(request: web.Request) -> web.Response:
         task = TaskRequest.model_validate_json(await request.read())
     except ValidationError as error:
         return _error(400, "BadRequest", describe_validation(error))
-    try:
-        workdir = resolve_workdir(request.app[WORK_ROOT_KEY], task.workdir)
-    except ValueError as error:
-        return _error(400, "BadRequest", f"workdir: {error}")
+    workdir: Path | None = None
+    if slot.workspace is None:
+        if task.workspace is not None:
+            return _error(400, "BadRequest", "workspace: this slot has no workspace")
+        try:
+            workdir = resolve_workdir(request.app[WORK_ROOT_KEY], task.workdir)
+        except ValueError as error:
+            return _error(400, "BadRequest", f"workdir: {error}")
     try:
         status, started = await slot.start(uid, task, workdir)
     except SlotBusyError as error:
         return _error(409, "Busy", str(error))
+    except WorkspaceNotReadyError as error:
+        return _error(409, "WorkspaceNotReady", str(error))
     return _json(status, 201 if started else 200)
 
 
@@ -172,6 +186,25 @@ async def task_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def push_branch(request: web.Request) -> web.Response:
+    workspace = request.app[SLOT_KEY].workspace
+    if workspace is None:
+        return _error(404, "NotFound", "this slot has no workspace")
+    try:
+        body = PushRequest.model_validate_json(await request.read())
+    except ValidationError as error:
+        return _error(400, "BadRequest", describe_validation(error))
+    if not workspace.ready:
+        return _error(409, "WorkspaceNotReady", f"the workspace is {workspace.phase.value}")
+    try:
+        return _json(await workspace.push(body.branch))
+    except KeyError:
+        return _error(404, "NotFound", f"no branch {body.branch!r} in the slot's clone")
+    except GitError as error:
+        workspace.log(f"workspace: push of {body.branch} failed: {error}")
+        return _error(502, "PushFailed", str(error))
+
+
 def build_app(
     slot: Slot, token: str, work_root: Path, log: Callable[[str], None]
 ) -> web.Application:
@@ -186,4 +219,5 @@ def build_app(
     app.router.add_get("/v1/tasks/{uid}/events", task_events)
     app.router.add_post("/v1/tasks/{uid}/cancel", cancel_task)
     app.router.add_delete("/v1/tasks/{uid}", delete_task)
+    app.router.add_post("/v1/workspace/push", push_branch)
     return app

@@ -2,7 +2,9 @@
 
 Called by `main.main`; everything else receives the resulting `AgentSettings`.
 The slot volume (`volume_dir`) holds HOME, the work directory and the state directory unless
-they are set one by one. slot-image/README.md lists every variable.
+they are set one by one. A workspace (a git clone in `workspace_dir`) exists only when
+`workspace_repo` is set; its credentials (`git_*`) are secrets: never logged, never given to
+the CLI. slot-image/README.md lists every variable.
 """
 
 from __future__ import annotations
@@ -42,6 +44,28 @@ class AgentSettings(BaseSettings):
     """API_TIMEOUT_MS for the CLI: how long each API attempt may wait for response headers."""
     kill_grace_seconds: float = Field(default=5.0, ge=0.0)
     """After SIGTERM to the CLI's process group, wait this long before SIGKILL."""
+    workspace_repo: str | None = Field(default=None, max_length=2048)
+    """The repository to clone at start (https, http, ssh, scp-like or file URL); none: no
+    workspace."""
+    workspace_ref: str | None = Field(default=None, max_length=255)
+    """The branch, tag or commit to clone; default the remote's HEAD."""
+    workspace_depth: int | None = Field(default=None, ge=1, le=1_000_000)
+    """Clone (and fetch) this many commits deep; default the whole history."""
+    workspace_dir: Path = Path("/workspace")
+    """Holds `clone/` and `worktrees/<name>/` (an emptyDir or the slot's PVC)."""
+    git_token: SecretStr | None = None
+    """The https token, sent as the password through GIT_ASKPASS (read at call time)."""
+    git_username: str | None = None
+    """The https user name; default `x-access-token`."""
+    git_ssh_key: SecretStr | None = None
+    """A private key for ssh URLs, written 0600 outside the clone."""
+    git_known_hosts: str | None = None
+    """known_hosts lines for ssh; without them the first host key seen is accepted."""
+    git_timeout_seconds: float = Field(default=600.0, gt=0)
+    """The bound of one network git command (clone, fetch, push)."""
+    workspace_retry_seconds: float = Field(default=10.0, gt=0)
+    """The first wait before retrying a failed clone; doubled each time up to the maximum."""
+    workspace_retry_max_seconds: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")
     def _fill_directories(self) -> AgentSettings:

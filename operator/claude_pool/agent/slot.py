@@ -17,6 +17,8 @@ from pathlib import Path
 
 from claude_pool.agent.runner import Runner, StopSignal
 from claude_pool.agent.store import TaskStore
+from claude_pool.agent.workspace import Workspace
+from claude_pool.agent.workspacerun import run_in_workspace
 from claude_pool.api.agent import (
     AgentResult,
     AgentSlotState,
@@ -41,6 +43,14 @@ class SlotBusyError(Exception):
     def __init__(self, current: str) -> None:
         super().__init__(f"the slot is running task {current}")
         self.current = current
+
+
+class WorkspaceNotReadyError(Exception):
+    """The slot's clone is not Ready: a task cannot run yet."""
+
+    def __init__(self, phase: str, message: str) -> None:
+        detail = f": {message}" if message else ""
+        super().__init__(f"the slot's workspace is not ready ({phase}){detail}")
 
 
 class Ack(Enum):
@@ -91,8 +101,10 @@ class Slot:
         log: Callable[[str], None],
         agent_version: str,
         cli_version: str | None,
+        workspace: Workspace | None = None,
     ) -> None:
         self.store = store
+        self.workspace = workspace
         self.runner = runner
         self.clock = clock
         self.log = log
@@ -112,6 +124,7 @@ class Slot:
             tasks=sorted(uids),
             agent_version=self.agent_version,
             cli_version=self.cli_version,
+            workspace=self.workspace.state() if self.workspace is not None else None,
         )
 
     def get(self, uid: str) -> TaskStatus | None:
@@ -119,13 +132,20 @@ class Slot:
             return self.current.status
         return self.unsaved.get(uid) or self.store.load(uid)
 
-    async def start(self, uid: str, request: TaskRequest, workdir: Path) -> tuple[TaskStatus, bool]:
-        """Start `uid` unless it is known; return its status and whether it was started."""
+    async def start(
+        self, uid: str, request: TaskRequest, workdir: Path | None
+    ) -> tuple[TaskStatus, bool]:
+        """Start `uid` unless it is known; return its status and whether it was started.
+
+        `workdir` is None on a workspace slot: the task's checkout decides it.
+        """
         known = self.get(uid)
         if known is not None:
             return known, False
         if self.current is not None:
             raise SlotBusyError(self.current.uid)
+        if self.workspace is not None and not self.workspace.ready:
+            raise WorkspaceNotReadyError(self.workspace.phase.value, self.workspace.message)
         status = TaskStatus(uid=uid, state=TaskState.RUNNING, started_at=self.clock())
         run = TaskRun(uid=uid, request=request, status=status)
         self.current = run
@@ -136,14 +156,20 @@ class Slot:
             raise
         self.log(
             f"task {uid}: started (model {request.model or 'default'}, "
-            f"workdir {workdir}, prompt {len(request.prompt)} chars)"
+            f"workdir {workdir or 'in the workspace'}, prompt {len(request.prompt)} chars)"
         )
         run.task = asyncio.create_task(self._execute(run, workdir))
         return status, True
 
-    async def _execute(self, run: TaskRun, workdir: Path) -> None:
+    async def _execute(self, run: TaskRun, workdir: Path | None) -> None:
         try:
-            result = await self.runner.run(run.uid, run.request, workdir, run.stop, run.add)
+            if self.workspace is not None:
+                result = await run_in_workspace(
+                    self.workspace, self.runner, run.uid, run.request, run.stop, run.add
+                )
+            else:
+                assert workdir is not None  # the server resolves it without a workspace
+                result = await self.runner.run(run.uid, run.request, workdir, run.stop, run.add)
         except Exception as error:  # a bug must still end the task, not wedge the slot
             result = AgentResult(
                 success=False,

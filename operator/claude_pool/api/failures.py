@@ -44,6 +44,8 @@ class FailureReason(StrEnum):
     """The slot died with the task on it and the retries ran out (operator only)."""
     REJECTED = "Rejected"
     """A review rejected the result too many times (operator only)."""
+    WORKSPACE_FAILED = "WorkspaceFailed"
+    """The task's worktree could not be made (unknown base, git error): the CLI did not run."""
     PUSH_FAILED = "PushFailed"
     """The workspace branch could not be pushed (rejected, unreachable, bad credentials); the
     commits stay in the slot's clone."""
