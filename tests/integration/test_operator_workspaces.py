@@ -1,0 +1,253 @@
+"""Workspaces end to end: the operator, the local node, the real CLI and a real git server.
+
+A pool on a repository served by `tests/gitserver.py` (git http-backend behind HTTP Basic
+with a token from a Secret); the fake API drives the CLI's real Write tool with
+`permissionMode: bypassPermissions`, so files appear in the task's worktree; the agent
+commits and pushes them. Asserted: pushed branches with the files, status.workspace with
+the diffstat, parallel tasks without conflict, chains whose later step sees the earlier
+step's file (same slot unpushed, another slot through the pushed branch), a claim per slot
+that a replacement pod reuses, the pool's WorkspaceUnavailable condition for bad
+credentials and an unknown ref (tasks wait), PushFailed, and the token in no status,
+Event or log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from tests.gitserver import GitServer
+from tests.helpers import eventually
+from tests.integration.harness import Env
+
+REPO = "app"
+CLAUDE = {"model": "sonnet", "maxRetries": 0, "permissionMode": "bypassPermissions"}
+
+
+def git_secret(env: Env, token: str, name: str = "git") -> str:
+    body = client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data={"token": token})
+    env.core.create_namespaced_secret(env.namespace, body)
+    return name
+
+
+def workspace_pool(env: Env, git: GitServer, *, slots: int = 1, **workspace: Any) -> None:
+    if REPO not in {p.name.removesuffix(".git") for p in git.root.iterdir()}:
+        git.create_repo(REPO, {"README.md": "# app\n"})
+    workspace.setdefault("repo", git.url(REPO))
+    workspace.setdefault("credentialsSecret", {"name": git_secret(env, git.token)})
+    env.create_pool(slots=slots, claude=dict(CLAUDE), workspace=workspace)
+
+
+def write(file: str, extra: str = "") -> str:
+    return f"Write {file}. [[fake tools=write file={file}{extra}]]"
+
+
+def status(env: Env, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = env.task(name).get("status") or {}
+    return found
+
+
+def condition(body: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    conditions = (body.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c["type"] == kind), None)
+
+
+def assert_token_nowhere(env: Env, token: str) -> None:
+    """The token is in no task or pool status, no Event, no operator or agent log line."""
+    tasks = env.custom.list_namespaced_custom_object(
+        "claudepool.io", "v1alpha1", env.namespace, "claudetasks"
+    )["items"]
+    pools = env.custom.list_namespaced_custom_object(
+        "claudepool.io", "v1alpha1", env.namespace, "claudepools"
+    )["items"]
+    events = env.core.list_namespaced_event(env.namespace).items
+    assert tasks, "no task to check"
+    for body in (*tasks, *pools):
+        assert token not in repr(body.get("status")), body["metadata"]["name"]
+    for event in events:
+        assert token not in (event.message or ""), event.reason
+    assert token not in env.operator.log.read_text(errors="replace")
+    logs = list(Path(env.node.root).rglob("container.log"))
+    assert logs, "no agent log found"
+    for log in logs:
+        assert token not in log.read_text(errors="replace"), str(log)
+
+
+@pytest.mark.timeout(240)
+def test_parallel_tasks_push_their_branches_with_the_diffstat_in_status(
+    env: Env, git_server: GitServer
+) -> None:
+    workspace_pool(env, git_server, slots=2, push="branch")
+    env.create_task("one", prompt=write("one.txt"))
+    env.create_task("two", prompt=write("two.txt"))
+    for name in ("one", "two"):
+        done = env.wait_phase(name, timeout=120)
+        assert done["status"]["phase"] == "Succeeded", done["status"]
+    one, two = status(env, "one")["workspace"], status(env, "two")["workspace"]
+    assert one["branch"] == "claude-pool/one"
+    assert one["repository"] == git_server.url(REPO)
+    assert one["pushed"] is True
+    assert (one["filesChanged"], one["files"]) == (1, ["one.txt"])
+    assert "one.txt" in one["diffstat"]
+    assert one["committedByAgent"] is True
+    assert one["baseCommit"] != one["headCommit"]
+    assert two["files"] == ["two.txt"]
+    assert git_server.head(REPO, "claude-pool/one") == one["headCommit"]
+    assert set(git_server.files(REPO, "claude-pool/one")) == {"README.md", "one.txt"}
+    assert set(git_server.files(REPO, "claude-pool/two")) == {"README.md", "two.txt"}
+    assert git_server.files(REPO, "main") == {"README.md": "# app\n"}
+    assert {status(env, n)["slot"] for n in ("one", "two")} == {"pool-slot-0", "pool-slot-1"}
+    assert_token_nowhere(env, git_server.token)
+
+
+def chain_of(*steps: tuple[str, str]) -> dict[str, Any]:
+    return {"steps": [{"name": name, "prompt": prompt} for name, prompt in steps]}
+
+
+def step_tasks(env: Env, chain: str) -> dict[str, dict[str, Any]]:
+    found = env.custom.list_namespaced_custom_object(
+        "claudepool.io",
+        "v1alpha1",
+        env.namespace,
+        "claudetasks",
+        label_selector=f"claudepool.io/parent={chain}",
+    )["items"]
+    return {t["metadata"]["labels"]["claudepool.io/step"]: t for t in found}
+
+
+@pytest.mark.timeout(240)
+def test_an_unpushed_chain_keeps_one_worktree_on_one_slot_and_the_second_step_sees_the_first(
+    env: Env, git_server: GitServer
+) -> None:
+    workspace_pool(env, git_server, slots=2, isolation="chain")
+    env.create_task(
+        "build", prompt=None, chain=chain_of(("a", write("a.txt")), ("b", write("b.txt")))
+    )
+    done = env.wait_phase("build", timeout=150)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    steps = step_tasks(env, "build")
+    first, second = steps["a"]["status"], steps["b"]["status"]
+    assert first["slot"] == second["slot"]
+    ws = second["workspace"]
+    assert ws["branch"] == "claude-pool/build"
+    assert ws["files"] == ["a.txt", "b.txt"]  # base..head: the chain's whole work
+    assert ws["pushed"] is False
+    assert ws["slot"] == first["slot"]
+    assert first["workspace"]["worktreeKept"] is True
+    assert ws["worktreeKept"] is False  # the last step removed it; the branch stays
+    assert done["status"]["workspace"]["branch"] == "claude-pool/build"
+    assert "claude-pool/build" not in git_server.branches(REPO)
+
+
+@pytest.mark.timeout(300)
+def test_a_pushed_chain_continues_its_branch_on_another_slot(
+    env: Env, git_server: GitServer
+) -> None:
+    workspace_pool(env, git_server, slots=2, isolation="chain", push="branch")
+    env.create_task("long", prompt="Hold a slot. [[fake delay=20]]")
+    eventually(lambda: status(env, "long").get("slot"), timeout=60, what="long runs")
+    env.create_task(
+        "ship",
+        prompt=None,
+        chain=chain_of(("a", write("a.txt", " delay=3")), ("b", write("b.txt"))),
+    )
+    eventually(lambda: step_tasks(env, "ship").get("a"), timeout=60, what="step a created")
+    eventually(
+        lambda: (step_tasks(env, "ship")["a"].get("status") or {}).get("slot"),
+        timeout=60,
+        what="step a runs",
+    )
+    # a task of higher priority takes step a's slot when it frees: step b goes elsewhere
+    env.create_task("blocker", prompt="Block. [[fake delay=10]]", priority=10)
+    done = env.wait_phase("ship", timeout=200)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    steps = step_tasks(env, "ship")
+    first, second = steps["a"]["status"], steps["b"]["status"]
+    assert first["slot"] != second["slot"], (first["slot"], second["slot"])
+    assert first["workspace"]["pushed"] is True
+    assert second["workspace"]["pushed"] is True
+    assert set(git_server.files(REPO, "claude-pool/ship")) == {"README.md", "a.txt", "b.txt"}
+    assert_token_nowhere(env, git_server.token)
+
+
+@pytest.mark.timeout(240)
+def test_a_slot_claim_outlives_its_pod_and_the_replacement_continues_the_slot_branch(
+    env: Env, git_server: GitServer
+) -> None:
+    workspace_pool(env, git_server, isolation="slot", volume={"claimTemplate": {"size": "1Gi"}})
+    env.create_task("first", prompt=write("first.txt"))
+    assert env.wait_phase("first", timeout=120)["status"]["phase"] == "Succeeded"
+    claim = env.core.read_namespaced_persistent_volume_claim("pool-ws-0", env.namespace)
+    assert claim.metadata.owner_references[0].kind == "ClaudePool"
+    old = env.slot_pods()[0]
+    env.core.delete_namespaced_pod(old.metadata.name, env.namespace, grace_period_seconds=0)
+
+    def replaced() -> bool:
+        pods = env.slot_pods()
+        return bool(pods) and pods[0].metadata.uid != old.metadata.uid
+
+    eventually(replaced, timeout=60, what="a replacement slot pod")
+    env.create_task("second", prompt=write("second.txt"))
+    assert env.wait_phase("second", timeout=120)["status"]["phase"] == "Succeeded"
+    ws = status(env, "second")["workspace"]
+    assert ws["branch"] == "claude-pool/pool-slot-0"
+    assert ws["files"] == ["first.txt", "second.txt"]
+    assert ws["pushed"] is False
+    assert ws["worktreeKept"] is True
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(
+    ("workspace", "reason"),
+    [
+        ({"credentialsSecret": {"name": "wrong-token"}}, "AuthenticationFailed"),
+        ({"ref": "no-such-branch"}, "UnknownRef"),
+    ],
+    ids=["bad-credentials", "unknown-ref"],
+)
+def test_a_workspace_that_cannot_be_cloned_is_a_pool_condition_and_tasks_wait(
+    env: Env, git_server: GitServer, workspace: dict[str, Any], reason: str
+) -> None:
+    git_secret(env, "not-the-token", "wrong-token")
+    workspace_pool(env, git_server, **workspace)
+    env.create_task("waits", prompt=write("x.txt"))
+
+    def unavailable() -> dict[str, Any] | None:
+        found = condition(env.pool(), "WorkspaceUnavailable")
+        return found if found is not None and found["status"] == "True" else None
+
+    found = eventually(unavailable, timeout=90, what="WorkspaceUnavailable=True")
+    assert found["reason"] == reason, found
+
+    def waiting() -> dict[str, Any] | None:
+        admitted = condition(env.task("waits"), "Admitted")
+        return admitted if admitted and admitted["reason"] == "WorkspaceUnavailable" else None
+
+    admitted = eventually(waiting, timeout=30, what="the task waits")
+    assert admitted["status"] == "False"
+    assert reason in admitted["message"]
+    assert status(env, "waits").get("slot") is None
+    assert_token_nowhere(env, git_server.token)
+
+
+@pytest.mark.timeout(180)
+def test_a_refused_push_fails_the_task_with_push_failed_and_keeps_the_branch(
+    env: Env, git_server: GitServer
+) -> None:
+    git_server.create_repo(REPO, {"README.md": "# app\n"})
+    git_server.refuse_pushes(REPO, "pushes are closed for the test")
+    workspace_pool(env, git_server, push="branch")
+    env.create_task("refused", prompt=write("r.txt"))
+    done = env.wait_phase("refused", timeout=120)
+    assert done["status"]["phase"] == "Failed"
+    failure = done["status"]["result"]["failure"]
+    assert failure["reason"] == "PushFailed", failure
+    assert "pushes are closed" in failure["message"]
+    ws = done["status"]["workspace"]
+    assert (ws["pushed"], ws["files"]) == (False, ["r.txt"])
+    assert ws["slot"] == "pool-slot-0"
+    assert "claude-pool/refused" not in git_server.branches(REPO)
+    assert_token_nowhere(env, git_server.token)
