@@ -9,9 +9,9 @@ the password (any user name); anything else is a 401. Every request is recorded 
 Authorization header, so a test can assert the token travelled there and nowhere else.
 
 Helpers create a bare repository with given files (`create_repo`), add upstream commits
-(`commit`), make pushes fail (`refuse_pushes`, `accept_pushes`) and read a branch back (`files`, `commits`,
-`branches`). `git_server()` is the context manager, `git_server_fixture` the pytest fixture
-(registered in tests/conftest.py as `git_server`).
+(`commit`), make pushes fail (`refuse_pushes`, `accept_pushes`) and read a branch back
+(`files`, `commits`, `branches`, `head`). `git_server()` is the context manager,
+`git_server_fixture` the pytest fixture (registered in tests/conftest.py as `git_server`).
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ async def test_a_task_worktree_is_committed_pushed_and_removed(
     assert result.base_commit == git_server.head("repo", "main")
     assert result.head_commit == git_server.head("repo", "claude-pool/t1")
     assert git_server.files("repo", "claude-pool/t1")["new.txt"] == "one\ntwo\n"
-    (sha, author, subject), *_ = git_server.commits("repo", "claude-pool/t1")
+    (_, author, subject), *_ = git_server.commits("repo", "claude-pool/t1")
     assert (author, subject) == ("claude-pool@localhost", "t1 work")
     assert not checkout.path.exists() and workspace.state().worktrees == []
 
