@@ -70,7 +70,7 @@ def assert_token_nowhere(env: Env, token: str) -> None:
     for event in events:
         assert token not in (event.message or ""), event.reason
     assert token not in env.operator.log.read_text(errors="replace")
-    logs = list(Path(env.node.root).rglob("container.log"))
+    logs = list(Path(env.node.pods_dir).rglob("container.log"))
     assert logs, "no agent log found"
     for log in logs:
         assert token not in log.read_text(errors="replace"), str(log)
@@ -147,7 +147,7 @@ def test_a_pushed_chain_continues_its_branch_on_another_slot(
     env: Env, git_server: GitServer
 ) -> None:
     workspace_pool(env, git_server, slots=2, isolation="chain", push="branch")
-    env.create_task("long", prompt="Hold a slot. [[fake delay=20]]")
+    env.create_task("long", prompt="Hold a slot. [[fake delay=90]]")
     eventually(lambda: status(env, "long").get("slot"), timeout=60, what="long runs")
     env.create_task(
         "ship",
@@ -160,9 +160,14 @@ def test_a_pushed_chain_continues_its_branch_on_another_slot(
         timeout=60,
         what="step a runs",
     )
-    # a task of higher priority takes step a's slot when it frees: step b goes elsewhere
-    env.create_task("blocker", prompt="Block. [[fake delay=10]]", priority=10)
+    # a task of higher priority takes step a's slot when it frees; step b waits until
+    # "long" is cancelled, and runs on the slot "long" held: another slot
+    env.create_task("blocker", prompt="Block. [[fake delay=90]]", priority=10)
+    eventually(lambda: step_tasks(env, "ship").get("b"), timeout=90, what="step b created")
+    eventually(lambda: status(env, "blocker").get("slot"), timeout=60, what="blocker runs")
+    env.patch("claudetasks", "long", {"spec": {"cancel": True}})
     done = env.wait_phase("ship", timeout=200)
+    env.patch("claudetasks", "blocker", {"spec": {"cancel": True}})
     assert done["status"]["phase"] == "Succeeded", done["status"]
     steps = step_tasks(env, "ship")
     first, second = steps["a"]["status"], steps["b"]["status"]
@@ -183,13 +188,16 @@ def test_a_slot_claim_outlives_its_pod_and_the_replacement_continues_the_slot_br
     claim = env.core.read_namespaced_persistent_volume_claim("pool-ws-0", env.namespace)
     assert claim.metadata.owner_references[0].kind == "ClaudePool"
     old = env.slot_pods()[0]
-    env.core.delete_namespaced_pod(old.metadata.name, env.namespace, grace_period_seconds=0)
+    env.patch("claudepools", "pool", {"spec": {"slots": 0}})
+    eventually(lambda: not env.slot_pods(), timeout=60, what="the slot pod gone")
+    env.patch("claudepools", "pool", {"spec": {"slots": 1}})
 
     def replaced() -> bool:
         pods = env.slot_pods()
         return bool(pods) and pods[0].metadata.uid != old.metadata.uid
 
-    eventually(replaced, timeout=60, what="a replacement slot pod")
+    assert eventually(replaced, timeout=60, what="a replacement slot pod")
+    assert env.slot_pods()[0].metadata.name == old.metadata.name
     env.create_task("second", prompt=write("second.txt"))
     assert env.wait_phase("second", timeout=120)["status"]["phase"] == "Succeeded"
     ws = status(env, "second")["workspace"]
@@ -251,3 +259,21 @@ def test_a_refused_push_fails_the_task_with_push_failed_and_keeps_the_branch(
     assert ws["slot"] == "pool-slot-0"
     assert "claude-pool/refused" not in git_server.branches(REPO)
     assert_token_nowhere(env, git_server.token)
+
+
+@pytest.mark.timeout(120)
+def test_a_chain_asking_for_a_worktree_on_a_pool_without_workspace_waits_saying_so(
+    env: Env,
+) -> None:
+    env.create_pool(claude=dict(CLAUDE))
+    chain = {**chain_of(("a", "Step a.")), "isolation": "worktree"}
+    env.create_task("lonely", prompt=None, chain=chain)
+
+    def waiting() -> dict[str, Any] | None:
+        step = step_tasks(env, "lonely").get("a")
+        admitted = condition(step, "Admitted") if step else None
+        return admitted if admitted and admitted["reason"] == "WorkspaceUnavailable" else None
+
+    admitted = eventually(waiting, timeout=60, what="step a waits for a workspace")
+    assert "the pool has no spec.workspace" in admitted["message"]
+    assert env.task("lonely")["status"]["phase"] == "Running"

@@ -137,6 +137,7 @@ class LocalNode:
                 self._scratch = Path(tempfile.mkdtemp(prefix="claude-pool-pods-"))
                 self._scratch.chmod(0o711)
                 self.pods_dir = self._scratch
+                self.claims_dir = self._scratch / ".claims"
         self.logs.start()
         self._register()
         for target in (self._watch_loop, self._supervise_loop):
