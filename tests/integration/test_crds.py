@@ -352,8 +352,8 @@ INVALID: list[Any] = [
     pytest.param(
         "pool",
         {"workspace": {"repo": "https://git.example.com/app.git", "pushOnApproval": True}},
-        "spec.workspace.pushOnApproval is not built yet",
-        id="workspace-push-on-approval",
+        "spec.workspace.pushOnApproval needs push: branch",
+        id="workspace-push-on-approval-without-push",
     ),
     pytest.param(
         "pool",

@@ -277,3 +277,52 @@ def test_a_chain_asking_for_a_worktree_on_a_pool_without_workspace_waits_saying_
     admitted = eventually(waiting, timeout=60, what="step a waits for a workspace")
     assert "the pool has no spec.workspace" in admitted["message"]
     assert env.task("lonely")["status"]["phase"] == "Running"
+
+
+def approve(env: Env, task: str) -> None:
+    review = {
+        "apiVersion": "claudepool.io/v1alpha1",
+        "kind": "ClaudeReview",
+        "metadata": {"name": f"{task}-ok"},
+        "spec": {"taskRef": {"name": task}, "decision": "approve"},
+    }
+    env.custom.create_namespaced_custom_object(
+        "claudepool.io", "v1alpha1", env.namespace, "claudereviews", review
+    )
+
+
+@pytest.mark.timeout(240)
+def test_push_on_approval_pushes_the_branch_only_when_the_review_approves(
+    env: Env, git_server: GitServer
+) -> None:
+    workspace_pool(env, git_server, push="branch", pushOnApproval=True)
+    env.create_task("gated", prompt=write("gated.txt"), review={"required": True})
+    held = env.wait_phase("gated", phases=("AwaitingReview",), timeout=120)["status"]
+    assert held["workspace"]["pushed"] is False
+    assert held["workspace"]["files"] == ["gated.txt"]
+    assert "gated.txt" in held["workspace"]["diffstat"]  # what the reviewer reads
+    assert "claude-pool/gated" not in git_server.branches(REPO)
+    approve(env, "gated")
+    done = env.wait_phase("gated", timeout=60)["status"]
+    assert done["phase"] == "Succeeded", done
+    assert done["workspace"]["pushed"] is True
+    assert git_server.head(REPO, "claude-pool/gated") == done["workspace"]["headCommit"]
+    assert set(git_server.files(REPO, "claude-pool/gated")) == {"README.md", "gated.txt"}
+
+
+@pytest.mark.timeout(240)
+def test_an_approval_whose_push_is_refused_fails_the_task_push_failed(
+    env: Env, git_server: GitServer
+) -> None:
+    git_server.create_repo(REPO, {"README.md": "# app\n"})
+    workspace_pool(env, git_server, push="branch", pushOnApproval=True)
+    env.create_task("gated", prompt=write("gated.txt"), review={"required": True})
+    env.wait_phase("gated", phases=("AwaitingReview",), timeout=120)
+    git_server.refuse_pushes(REPO, "no pushes after review")
+    approve(env, "gated")
+    done = env.wait_phase("gated", timeout=60)["status"]
+    assert done["phase"] == "Failed", done
+    assert done["result"]["failure"]["reason"] == "PushFailed"
+    assert "no pushes after review" in done["result"]["failure"]["message"]
+    assert done["review"]["history"][0]["decision"] == "approve"
+    assert_token_nowhere(env, git_server.token)

@@ -259,7 +259,7 @@ def test_pool_rules_guard_budget_credentials_labels_annotations_env_and_workspac
     assert any(m.startswith("spec.workspace.repo must not carry credentials") for m in messages)
     assert any(m.startswith("spec.workspace.push: branch needs a branch") for m in messages)
     assert any(m.startswith("spec.workspace.branchTemplate may only use") for m in messages)
-    assert any(m.startswith("spec.workspace.pushOnApproval is not built yet") for m in messages)
+    assert any(m.startswith("spec.workspace.pushOnApproval needs push: branch") for m in messages)
     assert "spec.workspace.volume: set emptyDir or claimTemplate, not both" in messages
     assert len(messages) == 14
 

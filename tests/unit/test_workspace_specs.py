@@ -52,9 +52,12 @@ def test_defaults_are_task_isolation_no_push_and_an_empty_dir() -> None:
     )
 
 
-def test_push_on_approval_is_refused_until_it_is_built() -> None:
-    with pytest.raises(ValidationError, match="pushOnApproval is not built yet"):
-        Workspace.model_validate({"repo": "file:///r", "push": "branch", "pushOnApproval": True})
+def test_push_on_approval_needs_push_branch() -> None:
+    with pytest.raises(ValidationError, match="pushOnApproval needs push: branch"):
+        Workspace.model_validate({"repo": "file:///r", "pushOnApproval": True})
+    assert Workspace.model_validate(
+        {"repo": "file:///r", "push": "branch", "pushOnApproval": True}
+    ).push_on_approval
 
 
 def test_unknown_placeholders_are_named() -> None:

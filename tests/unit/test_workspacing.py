@@ -97,3 +97,11 @@ def test_an_unpushed_chain_step_is_pinned_to_the_slot_before_and_a_pushed_one_is
     assert chain_slot(ws(isolation="task"), chain(), "p-slot-1") is None
     assert chain_slot(ws(isolation="chain"), None, "p-slot-1") is None
     assert chain_slot(None, chain(isolation=ChainIsolation.WORKTREE), "p-slot-1") is None
+
+
+def test_a_reviewed_task_waits_for_the_approval_to_push_with_push_on_approval() -> None:
+    workspace = ws(push="branch", pushOnApproval=True)
+    reviewed = workspace_request(workspace, pool="p", task="t1", uid="u1", slot=0, reviewed=True)
+    plain = workspace_request(workspace, pool="p", task="t1", uid="u1", slot=0)
+    assert reviewed is not None and plain is not None
+    assert (reviewed.push, plain.push) == (False, True)

@@ -40,10 +40,8 @@ PLACEHOLDER_MESSAGE = "spec.workspace.branchTemplate may only use the placeholde
     PLACEHOLDERS
 )
 BRANCH_TEMPLATE_PATTERN = r"^[A-Za-z0-9._/{}-]+$"
-PUSH_ON_APPROVAL_REFUSED = (
-    "spec.workspace.pushOnApproval is not built yet: with push branch the branch is pushed"
-    " after the run, and a reviewer reads its diffstat in the task's status.workspace;"
-    " leave pushOnApproval out (or false)"
+PUSH_ON_APPROVAL_NEEDS_PUSH = (
+    "spec.workspace.pushOnApproval needs push: branch (the approval pushes the branch)"
 )
 
 
@@ -151,7 +149,11 @@ class Workspace(SpecModel):
                 " && has(self.push) && self.push == 'branch')",
                 PUSH_NEEDS_BRANCH,
             ),
-            cel("!has(self.pushOnApproval) || !self.pushOnApproval", PUSH_ON_APPROVAL_REFUSED),
+            cel(
+                "!(has(self.pushOnApproval) && self.pushOnApproval)"
+                " || (has(self.push) && self.push == 'branch')",
+                PUSH_ON_APPROVAL_NEEDS_PUSH,
+            ),
         )
     )
 
@@ -198,8 +200,8 @@ class Workspace(SpecModel):
     """Branch name of a task's work, with {task} {pool} {slot} {uid}; default
     claude-pool/{task} (claude-pool/{pool}-slot-{slot} with isolation slot)."""
     push_on_approval: bool = False
-    """Push when a review approves instead of after the run: not built yet, refused when
-    true."""
+    """With push branch: a task with a review gate is pushed when a review approves it, not
+    after its run (its branch waits in the slot's clone meanwhile)."""
     volume: WorkspaceVolume | None = None
     """emptyDir (default) or claimTemplate (a PVC per slot index)."""
 
@@ -221,6 +223,6 @@ class Workspace(SpecModel):
     def _push_needs_branch(self) -> Workspace:
         if self.isolation is WorkspaceIsolation.NONE and self.push is WorkspacePush.BRANCH:
             raise ValueError(PUSH_NEEDS_BRANCH)
-        if self.push_on_approval:
-            raise ValueError(PUSH_ON_APPROVAL_REFUSED)
+        if self.push_on_approval and self.push is not WorkspacePush.BRANCH:
+            raise ValueError(PUSH_ON_APPROVAL_NEEDS_PUSH)
         return self

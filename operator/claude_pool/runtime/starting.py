@@ -123,6 +123,7 @@ def start_run(
         uid=task.uid,
         slot=pod.index,
         chain=chain_place(task, state),
+        reviewed=task.spec.review is not None and task.spec.review.required,
     )
     if workspace is not None:
         request = request.model_copy(update={"workspace": workspace})

@@ -76,12 +76,14 @@ def workspace_request(
     uid: str,
     slot: int,
     chain: ChainPlace | None = None,
+    reviewed: bool = False,
 ) -> WorkspaceRequest | None:
     """The request of task `task` (`uid`) on slot `slot`; None when it runs without a
-    worktree (no workspace, or isolation none)."""
+    worktree (no workspace, or isolation none). A `reviewed` task (a review gate) on a pool
+    with pushOnApproval is not pushed after its run: the approval pushes it."""
     if workspace is None:
         return None
-    push = workspace.push is WorkspacePush.BRANCH
+    push = workspace.push is WorkspacePush.BRANCH and not (reviewed and workspace.push_on_approval)
     if chain_isolated(workspace, chain):
         assert chain is not None
         template = workspace.branch_template or TASK_BRANCH
