@@ -75,6 +75,12 @@ def test_chain_isolation_worktree_on_the_chain_wins_over_the_pools_isolation() -
     assert request(ws(isolation="task"), chain()).worktree == "task-u1"
 
 
+def test_a_chain_with_isolation_none_opts_out_of_the_pools_chain_isolation() -> None:
+    assert (
+        request(ws(isolation="chain"), chain(isolation=ChainIsolation.NONE)).worktree == "task-u1"
+    )
+
+
 def test_a_task_that_is_no_chain_step_works_alone_under_chain_isolation() -> None:
     assert request(ws(isolation="chain")).worktree == "task-u1"
 

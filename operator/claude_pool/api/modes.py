@@ -35,7 +35,7 @@ class ChainIsolation(StrEnum):
     """Where a chain's steps work (the seed's ChainIsolation; needs spec.workspace)."""
 
     NONE = "none"
-    """Each step in its slot's own directory."""
+    """Each step works as a single task (its own worktree with a pool workspace)."""
     WORKTREE = "worktree"
     """All steps in one git worktree created for the chain."""
     CLONE = "clone"
@@ -97,8 +97,9 @@ class Chain(SpecModel):
     steps: Annotated[list[ChainStep], Field(min_length=1, max_length=MAX_CHAIN_STEPS)]
     """The steps, in order: 1 to 20."""
     isolation: ChainIsolation | None = None
-    """none (each step in its slot's workspace as the pool's isolation says) or worktree (all
-    steps in one worktree of the pool's workspace, like isolation chain); clone is refused."""
+    """none (each step works as a single task, whatever the pool's isolation) or worktree
+    (all steps in one worktree of the pool's spec.workspace, kept between steps); clone is
+    refused. Unset: the pool's spec.workspace.isolation decides."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> Chain:

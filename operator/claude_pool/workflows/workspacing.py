@@ -3,7 +3,7 @@
 Called at every start of a leaf task (`runtime.starting.start_run`) and, for chain steps, by
 dispatch (`chain_slot`: the slot a step must run on). The pool's `spec.workspace.isolation`
 decides, with a chain's `spec.chain.isolation: worktree` forcing chain isolation for its
-steps:
+steps (a chain's explicit `isolation: none` opts out: its steps work as single tasks):
 
 - none: the clone's own checkout, nothing committed or pushed;
 - slot: worktree `slot-N`, kept between the slot's tasks, branch
@@ -49,9 +49,10 @@ class ChainPlace:
 
 
 def chain_isolated(workspace: Workspace | None, chain: ChainPlace | None) -> bool:
-    """Whether a step shares its chain's worktree (pool isolation chain, or the chain's own
-    isolation worktree)."""
-    if chain is None:
+    """Whether a step shares its chain's worktree: the chain's own isolation (worktree: yes,
+    none: no, each step works as the pool's isolation says, chain counting as task), else
+    the pool's isolation chain."""
+    if chain is None or chain.isolation is ChainIsolation.NONE:
         return False
     if chain.isolation is ChainIsolation.WORKTREE:
         return True
