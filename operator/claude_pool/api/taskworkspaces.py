@@ -73,11 +73,3 @@ class TaskWorkspace(StatusModel):
             slot=slot,
             worktree_kept=result.worktree_kept,
         )
-
-    def summary(self) -> str:
-        """One line for Events and the CLI: branch, counts and where it is."""
-        where = "pushed" if self.pushed else f"kept in the clone of {self.slot or 'its slot'}"
-        return (
-            f"branch {self.branch} ({self.files_changed} files, +{self.insertions}"
-            f" -{self.deletions}), {where}"
-        )
