@@ -144,11 +144,7 @@ class GitServer:
             run = self._with_index(index)
             if base is not None:
                 run(*env_args, "read-tree", base)
-            entries = []
-            for path, content in files.items():
-                data = content.encode() if isinstance(content, str) else content
-                blob = self.git(*env_args, "hash-object", "-w", "--stdin", input=data).strip()
-                entries.append(f"100644 {blob}\t{path}\n")
+            entries = _store_blobs(self, bare, Path(scratch), files)
             run(*env_args, "update-index", "--add", "--index-info", input="".join(entries).encode())
             tree = run(*env_args, "write-tree").strip()
             parents = ["-p", base] if base is not None else []
@@ -202,6 +198,22 @@ class GitServer:
         """Every recorded request (without Authorization headers) as one string."""
         with self._lock:
             return "\n".join(r.text() for r in self.requests)
+
+
+def _store_blobs(
+    server: GitServer, bare: Path, scratch: Path, files: Mapping[str, str | bytes]
+) -> list[str]:
+    """Write `files` as blobs in one `hash-object` call; `update-index --index-info` lines."""
+    staged = scratch / "blobs"
+    staged.mkdir()
+    sources = []
+    for number, content in enumerate(files.values()):
+        source = staged / str(number)
+        source.write_bytes(content.encode() if isinstance(content, str) else content)
+        sources.append(str(source))
+    listing = "".join(f"{source}\n" for source in sources).encode()
+    out = server.git("--git-dir", str(bare), "hash-object", "-w", "--stdin-paths", input=listing)
+    return [f"100644 {blob}\t{path}\n" for blob, path in zip(out.split(), files, strict=True)]
 
 
 class _IndexedGit:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from claude_pool.devenv.fakeapi import FakeAnthropic
-from tests.agentdriver import RUN_BOUND, Agent, kill_cli_processes, start_agent
+from tests.agentdriver import RUN_BOUND, Agent, kill_cli_processes, processes_under, start_agent
 from tests.gitserver import GitServer
 from tests.helpers import eventually_async
 
@@ -251,3 +251,48 @@ async def test_push_on_approval_pushes_a_branch_kept_in_the_clone(
     status, missing = await agent.call("POST", "/v1/workspace/push", {"branch": "claude-pool/zz"})
     assert (status, missing["error"]) == (404, "NotFound")
     assert_no_token(git_server, agent.output, json.dumps(refused))
+
+
+async def test_the_cli_never_sees_git_credentials_and_a_cancelled_task_is_not_pushed(
+    agent: Agent, git_server: GitServer
+) -> None:
+    status, body = await agent.start_task(
+        "c1",
+        **task("c1", tools="write", file="partial.txt", push=True)
+        | {"prompt": "slow [[fake tools=write file=partial.txt delay=20]]"},
+    )
+    assert status == 201, body
+    worktree = agent.volume / "workspace" / "worktrees" / "c1"
+
+    async def cli_running() -> list[int]:
+        return [pid for pid in processes_under(worktree) if b"claude" in _cmdline(pid)]
+
+    pids = await eventually_async(cli_running, timeout=RUN_BOUND, interval=0.05, what="the CLI")
+    environments = [_environ(pid) for pid in pids]
+    assert any(environments)
+    for environ in environments:
+        assert git_server.token.encode() not in environ
+        names = [item.split(b"=", 1)[0] for item in environ.split(b"\0") if item]
+        assert not [n for n in names if n.startswith((b"GIT_", b"SSH_", b"CLAUDE_POOL_AGENT"))]
+    (worktree / "partial.txt").write_text("half of the work\n")  # as if a tool had written it
+    status, _ = await agent.call("POST", "/v1/tasks/c1/cancel")
+    assert status == 202
+    final = await agent.finished("c1")
+    assert final["result"]["failure"]["reason"] == "Cancelled"
+    ws = final["result"]["workspace"]
+    assert ws["committedByAgent"] and not ws["pushed"] and ws["files"] == ["partial.txt"]
+    assert git_server.head("demo", "claude-pool/c1") is None
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _environ(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return b""

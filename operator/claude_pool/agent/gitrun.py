@@ -120,9 +120,11 @@ class Git:
             out, err = await asyncio.wait_for(proc.communicate(), bound)
         except TimeoutError:
             timed_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            _kill_group(proc.pid)
             out, err = await proc.communicate()
+        except asyncio.CancelledError:  # the agent is stopping: leave no git behind
+            _kill_group(proc.pid)
+            raise
         output = GitOutput(
             code=proc.returncode if proc.returncode is not None else -1,
             stdout=scrub_git_text(out.decode("utf-8", "replace"), self.redactor),
@@ -131,3 +133,8 @@ class Git:
         if timed_out or (check and output.code != 0):
             raise GitError(args[0] if args else "", output, timed_out)
         return output
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)

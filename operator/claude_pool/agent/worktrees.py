@@ -1,16 +1,17 @@
 """A task's checkout: the worktree made (or reused) before the run, committed and reported,
 pushed and removed after it.
 
-Called by `workspace.Workspace` under its lock. The rules (slot-image/README.md):
-an existing worktree directory is reused as is; else the clone is fetched (a failed fetch is
-logged and the local refs used), then the worktree holds the local branch (fast-forwarded
-to origin's when that one is ahead), else a branch from `origin/<branch>` (a chain step
-continuing a pushed branch), else a new branch from the base. Where a branch started is
-kept in `branch.<name>.claudePoolBase` of the clone's config.
+Called by `workspace.Workspace` under its lock. The rules (slot-image/README.md): an
+existing worktree directory is reused as is; else the clone is fetched (a failed fetch is
+logged and the local refs used) while the worktree is checked out, then the worktree holds
+the local branch (fast-forwarded to origin's when that one is ahead), else a branch from
+`origin/<branch>` (a chain step continuing a pushed branch), else a new branch from the
+base. Where a branch started is kept in `branch.<name>.claudePoolBase` of the clone's config.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +37,12 @@ def _base_key(branch: str) -> str:
     return f"branch.{branch}.claudePoolBase"
 
 
-async def _commit_of(git: Git, clone: Path, ref: str) -> str | None:
-    found = await git(
-        "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=clone, check=False
-    )
-    return found.stdout.strip() if found.code == 0 else None
+async def _branch_commits(git: Git, clone: Path, branch: str) -> tuple[str | None, str | None]:
+    """The commits of the local `branch` and of `origin/<branch>` (None when absent)."""
+    local, remote = f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"
+    found = await git("for-each-ref", "--format=%(refname) %(objectname)", local, remote, cwd=clone)
+    refs = dict(line.split(" ", 1) for line in found.stdout.splitlines() if " " in line)
+    return refs.get(local), refs.get(remote)
 
 
 async def recorded_base(git: Git, clone: Path, branch: str, fallback: str) -> str:
@@ -52,10 +54,22 @@ async def recorded_base(git: Git, clone: Path, branch: str, fallback: str) -> st
     return merged.stdout.strip() if merged.code == 0 else fallback
 
 
+async def _fetch_or_log(git: Git, spec: WorkspaceSpec, log: Callable[[str], None]) -> None:
+    try:
+        await fetch(git, spec)
+    except GitError as error:
+        log(f"workspace: fetch failed, using the clone's refs as they are: {error}")
+
+
 async def prepare(
     git: Git, spec: WorkspaceSpec, request: WorkspaceRequest | None, log: Callable[[str], None]
 ) -> Checkout:
-    """The checkout of `request` (see the module docstring); GitError/UnknownRefError."""
+    """The checkout of `request` (see the module docstring); GitError/UnknownRefError.
+
+    A new worktree is checked out (detached, at the base as known before the fetch) while
+    the clone fetches; then it is switched to its branch, which moves only the files that
+    differ (usually none).
+    """
     clone = spec.clone
     if request is None or request.worktree is None:
         head = await git("rev-parse", "HEAD", cwd=clone)
@@ -63,16 +77,29 @@ async def prepare(
         branch = named.stdout.strip() if named.code == 0 else "HEAD"
         return Checkout(clone, None, branch, head.stdout.strip())
     path = spec.worktrees / request.worktree
-    branch = request.branch
     if path.exists():
-        base = await recorded_base(git, clone, branch, "HEAD")
-        return Checkout(path, request.worktree, branch, base)
+        base = await recorded_base(git, clone, request.branch, "HEAD")
+        return Checkout(path, request.worktree, request.branch, base)
     try:
-        await fetch(git, spec)
-    except GitError as error:
-        log(f"workspace: fetch failed, using the clone's refs as they are: {error}")
-    local = await _commit_of(git, clone, f"refs/heads/{branch}")
-    remote = await _commit_of(git, clone, f"refs/remotes/origin/{branch}")
+        start = await resolve(git, clone, request.base or spec.ref, local=True)
+    except UnknownRefError:
+        start = "HEAD"
+    adding = git("worktree", "add", "--quiet", "--detach", str(path), start, cwd=clone)
+    added, _ = await asyncio.gather(adding, _fetch_or_log(git, spec, log), return_exceptions=True)
+    if isinstance(added, BaseException):
+        raise added
+    try:
+        base = await _switch(git, spec, path, request)
+    except BaseException:
+        await git("worktree", "remove", "--force", str(path), cwd=clone, check=False)
+        raise
+    return Checkout(path, request.worktree, request.branch, base)
+
+
+async def _switch(git: Git, spec: WorkspaceSpec, path: Path, request: WorkspaceRequest) -> str:
+    """Put the new worktree on its branch (the rules above); where the branch started."""
+    clone, branch = spec.clone, request.branch
+    local, remote = await _branch_commits(git, clone, branch)
     try:
         base = await resolve(git, clone, request.base or spec.ref, local=True)
     except UnknownRefError:
@@ -84,21 +111,16 @@ async def prepare(
             ahead = await git("merge-base", "--is-ancestor", local, remote, cwd=clone, check=False)
             if ahead.code == 0:
                 await git("update-ref", f"refs/heads/{branch}", remote, local, cwd=clone)
-        await git("worktree", "add", "--quiet", str(path), branch, cwd=clone)
-        base = await recorded_base(git, clone, branch, base)
-    elif remote is not None:
-        await git(
-            "worktree", "add", "--quiet", "--no-track", "-b", branch, str(path), remote, cwd=clone
-        )
+        await git("checkout", "--quiet", branch, cwd=path)
+        return await recorded_base(git, clone, branch, base)
+    if remote is not None:
+        await git("checkout", "--quiet", "--no-track", "-b", branch, remote, cwd=path)
         merged = await git("merge-base", remote, base, cwd=clone, check=False)
         base = merged.stdout.strip() if merged.code == 0 else remote
     else:
-        await git(
-            "worktree", "add", "--quiet", "--no-track", "-b", branch, str(path), base, cwd=clone
-        )
-    if (await git("config", "--get", _base_key(branch), cwd=clone, check=False)).code != 0:
-        await git("config", _base_key(branch), base, cwd=clone)
-    return Checkout(path, request.worktree, branch, base)
+        await git("checkout", "--quiet", "--no-track", "-b", branch, base, cwd=path)
+    await git("config", _base_key(branch), base, cwd=clone)
+    return base
 
 
 async def commit_leftovers(git: Git, checkout: Checkout, message: str) -> bool:
