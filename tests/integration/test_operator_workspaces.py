@@ -238,6 +238,10 @@ def test_a_workspace_that_cannot_be_cloned_is_a_pool_condition_and_tasks_wait(
     assert admitted["status"] == "False"
     assert reason in admitted["message"]
     assert status(env, "waits").get("slot") is None
+    events = env.core.list_namespaced_event(env.namespace).items
+    warned = [e for e in events if e.reason == "WorkspaceUnavailable"]
+    assert len(warned) == 1, [e.message for e in warned]
+    assert warned[0].type == "Warning" and reason in (warned[0].message or "")
     assert_token_nowhere(env, git_server.token)
 
 

@@ -74,6 +74,8 @@ class EventReason(StrEnum):
     SLOT_REPLACED = "SlotReplaced"
     SLOT_CHURN = "SlotChurn"
     """Warning on a pool: slot pods are created and lost too fast; new ones wait."""
+    WORKSPACE_UNAVAILABLE = "WorkspaceUnavailable"
+    """Warning on a pool: a slot cannot clone spec.workspace (once per episode)."""
     MODEL_MISMATCH = "ModelMismatch"
     """Warning on a task: a model other than the requested one answered (and was billed)."""
     PERMISSION_DENIED = "PermissionDenied"

@@ -40,7 +40,7 @@ from claude_pool.controllers.state import ClusterState, PodView, PoolKey, TaskVi
 from claude_pool.kube.client import Kube
 from claude_pool.runtime import metrics
 from claude_pool.runtime.alarm import Alarm
-from claude_pool.runtime.announcing import Announcer
+from claude_pool.runtime.announcing import Announcer, EventReason
 from claude_pool.runtime.assigning import dispatch
 from claude_pool.runtime.churning import ChurnWatch
 from claude_pool.runtime.clock import SYSTEM_CLOCK, Clock
@@ -52,7 +52,7 @@ from claude_pool.runtime.recording import collect, record
 from claude_pool.runtime.reporting import report
 from claude_pool.runtime.reviewing import apply as apply_reviews
 from claude_pool.runtime.runs import RunTable
-from claude_pool.runtime.scaling import scale
+from claude_pool.runtime.scaling import pool_ref, scale
 from claude_pool.runtime.settings import Settings
 from claude_pool.runtime.slotbook import SlotBook
 from claude_pool.runtime.spending import SpendBook
@@ -216,6 +216,9 @@ class PoolWorker:
             slots=self.slots,
             alarm=self.alarm,
         )
+        broken = self.workspaces.newly_unavailable()
+        if broken is not None:
+            announcer.event(pool_ref(pool), EventReason.WORKSPACE_UNAVAILABLE, broken, warning=True)
         views = self._views(pods)
         messages = self.state.pool_messages(self.key)
         await tend(pool, tasks, messages, now, kube=self.kube, state=self.state)

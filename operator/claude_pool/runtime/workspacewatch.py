@@ -6,7 +6,8 @@ A collaborator of `runtime.worker` (the one owner of this state): each cycle of 
 any is cloning or failing, so a clone that becomes ready is noticed without a watch event.
 `gate` holds back idle slots whose clone is not ready (dispatch does not see them; they
 count as not ready), `facts` feeds the pool's WorkspaceUnavailable condition and
-`waiting` says why tasks wait. Messages are the agent's, already redacted by it.
+`waiting` says why tasks wait, `newly_unavailable` when to post the Warning Event.
+Messages are the agent's, already redacted by it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class WorkspaceWatch:
         self.ready_interval = ready_interval
         self._seen: dict[str, _Seen] = {}
         self._enabled = False
+        self._announced = False
 
     async def probe(
         self,
@@ -104,6 +106,19 @@ class WorkspaceWatch:
         """The pool's WorkspaceUnavailable condition (None: no workspace)."""
         verdict = self._verdict()
         return None if verdict is None else verdict[0]
+
+    def newly_unavailable(self) -> str | None:
+        """The condition's message when the clones just turned unavailable (once per
+        episode: a Warning Event on the pool), else None."""
+        facts = self.facts()
+        unavailable = facts is not None and facts.unavailable
+        if not unavailable:
+            self._announced = False
+            return None
+        if self._announced:
+            return None
+        self._announced = True
+        return None if facts is None else facts.message
 
     def waiting(self) -> str | None:
         """Why queued tasks wait, when no answering slot's clone is ready."""
