@@ -34,8 +34,14 @@ class _Seen:
     name: str
 
 
+def _key(pod: PodView) -> str:
+    """A pod's incarnation: a restarted agent clones or fetches again, so it is asked again."""
+    return f"{pod.uid}/{pod.restarts}"
+
+
 class WorkspaceWatch:
-    """Last workspace state of each slot pod (by pod uid) and when it was asked."""
+    """Last workspace state of each slot pod (by pod uid and restarts) and when it was
+    asked."""
 
     def __init__(self, *, interval: float = 2.0, ready_interval: float = 30.0) -> None:
         self.interval = interval
@@ -56,12 +62,12 @@ class WorkspaceWatch:
     ) -> None:
         """Ask the due pods (`now` is monotonic)."""
         self._enabled = pool.spec.workspace is not None
-        live = {p.uid: p for p in pods.values() if not p.terminating and p.ip}
+        live = {_key(p): p for p in pods.values() if not p.terminating and p.ip}
         self._seen = {uid: seen for uid, seen in self._seen.items() if uid in live}
         if not self._enabled or token is None:
             self._seen.clear()
             return
-        due = [pod for uid, pod in live.items() if self._due(uid, now)]
+        due = [pod for key, pod in live.items() if self._due(key, now)]
         answers = await asyncio.gather(
             *(slots.slot(base_url(pod), token) for pod in due), return_exceptions=True
         )
@@ -70,28 +76,30 @@ class WorkspaceWatch:
                 continue  # not answering yet: a starting agent
             if isinstance(answer, BaseException):
                 raise answer
-            self._seen[pod.uid] = _Seen(answer.workspace, now, pod.name)
-        if any(not self.ready(uid) for uid in live):
+            self._seen[_key(pod)] = _Seen(answer.workspace, now, pod.name)
+        if any(not self.ready(key) for key in live):
             alarm.at(self.interval)
 
-    def _due(self, uid: str, now: float) -> bool:
-        seen = self._seen.get(uid)
+    def _due(self, key: str, now: float) -> bool:
+        seen = self._seen.get(key)
         if seen is None:
             return True
         wait = self.ready_interval if clone_ready(seen.state) else self.interval
         return now - seen.at >= wait
 
-    def ready(self, uid: str) -> bool:
+    def ready(self, key: str) -> bool:
         """Whether the pod's clone may take a task (always, without a workspace)."""
         if not self._enabled:
             return True
-        seen = self._seen.get(uid)
+        seen = self._seen.get(key)
         return seen is not None and clone_ready(seen.state)
 
     def gate(self, views: list[SlotView]) -> list[SlotView]:
         """The views with idle slots whose clone is not ready shown as not ready."""
         return [
-            v if v.task is not None or self.ready(v.uid) else dataclasses.replace(v, ready=False)
+            v
+            if v.task is not None or self.ready(f"{v.uid}/{v.restarts}")
+            else dataclasses.replace(v, ready=False)
             for v in views
         ]
 
