@@ -351,6 +351,17 @@ INVALID: list[Any] = [
     ),
     pytest.param(
         "pool",
+        {
+            "workspace": {
+                "repo": "https://git.example.com/app.git",
+                "branchTemplate": "w/{task}.lock",
+            }
+        },
+        "spec.workspace.branchTemplate must make a valid git branch name",
+        id="workspace-branch-template-git-refuses",
+    ),
+    pytest.param(
+        "pool",
         {"workspace": {"repo": "https://git.example.com/app.git", "pushOnApproval": True}},
         "spec.workspace.pushOnApproval needs push: branch",
         id="workspace-push-on-approval-without-push",

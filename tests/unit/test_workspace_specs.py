@@ -92,3 +92,11 @@ def test_chain_isolation_worktree_is_accepted_and_clone_refused() -> None:
     assert Chain.model_validate({"steps": steps, "isolation": "worktree"}).isolation == "worktree"
     with pytest.raises(ValidationError, match="use worktree"):
         Chain.model_validate({"steps": steps, "isolation": "clone"})
+
+
+@pytest.mark.parametrize(
+    "template", ["a..{task}", "{task}.lock", "w/{task}/", ".x/{task}", "x//{task}"]
+)
+def test_a_branch_template_git_would_refuse_is_refused(template: str) -> None:
+    with pytest.raises(ValidationError, match="branchTemplate"):
+        Workspace.model_validate({"repo": "file:///r", "branchTemplate": template})

@@ -111,3 +111,11 @@ def test_a_reviewed_task_waits_for_the_approval_to_push_with_push_on_approval() 
     plain = workspace_request(workspace, pool="p", task="t1", uid="u1", slot=0)
     assert reviewed is not None and plain is not None
     assert (reviewed.push, plain.push) == (False, True)
+
+
+def test_a_branch_name_too_long_for_git_is_cut_and_kept_unique() -> None:
+    long_task = "t" * 250
+    first = branch_name("claude-pool/{task}", task=long_task, pool="p", slot=0, uid="u1")
+    second = branch_name("claude-pool/{task}", task=long_task + "x", pool="p", slot=0, uid="u1")
+    assert len(first) <= 255 and first.startswith("claude-pool/ttt")
+    assert first != second

@@ -17,6 +17,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from claude_pool.api.common import LocalObjectRef, Name, SpecModel, cel, validations
+from claude_pool.api.workspaces import is_valid_branch
 
 MAX_REPO_URL = 2048
 MAX_DEPTH = 1_000_000
@@ -39,7 +40,16 @@ PUSH_NEEDS_BRANCH = (
 PLACEHOLDER_MESSAGE = "spec.workspace.branchTemplate may only use the placeholders " + " ".join(
     PLACEHOLDERS
 )
-BRANCH_TEMPLATE_PATTERN = r"^[A-Za-z0-9._/{}-]+$"
+BRANCH_TEMPLATE_PATTERN = r"^[A-Za-z0-9_{}][A-Za-z0-9._/{}-]*$"
+BRANCH_SHAPE_MESSAGE = (
+    "spec.workspace.branchTemplate must make a valid git branch name: no '..', '//', '/.',"
+    " no '/' or '.' at the end, no '.lock' ending a part"
+)
+_BRANCH_SHAPE_RULE = (
+    "!self.contains('..') && !self.contains('//') && !self.contains('/.')"
+    " && !self.endsWith('/') && !self.endsWith('.') && !self.endsWith('.lock')"
+    " && !self.contains('.lock/')"
+)
 PUSH_ON_APPROVAL_NEEDS_PUSH = (
     "spec.workspace.pushOnApproval needs push: branch (the approval pushes the branch)"
 )
@@ -192,7 +202,10 @@ class Workspace(SpecModel):
                 min_length=1,
                 max_length=MAX_BRANCH_TEMPLATE,
                 pattern=BRANCH_TEMPLATE_PATTERN,
-                json_schema_extra=validations(cel(_template_rule(), PLACEHOLDER_MESSAGE)),
+                json_schema_extra=validations(
+                    cel(_template_rule(), PLACEHOLDER_MESSAGE),
+                    cel(_BRANCH_SHAPE_RULE, BRANCH_SHAPE_MESSAGE),
+                ),
             ),
         ]
         | None
@@ -215,8 +228,15 @@ class Workspace(SpecModel):
     @field_validator("branch_template")
     @classmethod
     def _known_placeholders(cls, template: str | None) -> str | None:
-        if template is not None and unknown_placeholders(template):
+        if template is None:
+            return None
+        if unknown_placeholders(template):
             raise ValueError(f"{PLACEHOLDER_MESSAGE}: {', '.join(unknown_placeholders(template))}")
+        sample = template
+        for placeholder in PLACEHOLDERS:
+            sample = sample.replace(placeholder, "x")
+        if not is_valid_branch(sample):
+            raise ValueError(BRANCH_SHAPE_MESSAGE)
         return template
 
     @model_validator(mode="after")

@@ -21,10 +21,11 @@ any slot, which continues the pushed branch.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from claude_pool.api.modes import ChainIsolation
-from claude_pool.api.workspaces import WorkspaceRequest
+from claude_pool.api.workspaces import MAX_BRANCH_CHARS, WorkspaceRequest, is_valid_branch
 from claude_pool.api.workspacespecs import Workspace, WorkspaceIsolation, WorkspacePush
 
 TASK_BRANCH = "claude-pool/{task}"
@@ -60,13 +61,19 @@ def chain_isolated(workspace: Workspace | None, chain: ChainPlace | None) -> boo
 
 
 def branch_name(template: str, *, task: str, pool: str, slot: int, uid: str) -> str:
-    """The template with its placeholders filled in."""
-    return (
+    """The template with its placeholders filled in; a name git would refuse (over 255
+    characters with long object names) is cut and made unique with a hash of it."""
+    name = (
         template.replace("{task}", task)
         .replace("{pool}", pool)
         .replace("{slot}", str(slot))
         .replace("{uid}", uid)
     )
+    if is_valid_branch(name):
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    cut = f"{name[: MAX_BRANCH_CHARS - 13].rstrip('/.')}-{digest}"
+    return cut if is_valid_branch(cut) else f"claude-pool/{digest}"
 
 
 def workspace_request(
