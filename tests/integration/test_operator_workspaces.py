@@ -330,3 +330,20 @@ def test_an_approval_whose_push_is_refused_fails_the_task_push_failed(
     assert "no pushes after review" in done["result"]["failure"]["message"]
     assert done["review"]["history"][0]["decision"] == "approve"
     assert_token_nowhere(env, git_server.token)
+
+
+@pytest.mark.timeout(180)
+def test_isolation_none_runs_in_the_clone_itself_and_commits_nothing(
+    env: Env, git_server: GitServer
+) -> None:
+    workspace_pool(env, git_server, isolation="none")
+    env.create_task("inplace", prompt=write("inplace.txt"))
+    done = env.wait_phase("inplace", timeout=120)["status"]
+    assert done["phase"] == "Succeeded", done
+    ws = done.get("workspace")  # the agent may report the clone's own branch, untouched
+    if ws is not None:
+        assert (ws["committedByAgent"], ws["pushed"]) == (False, False), ws
+        assert ws["headCommit"] == ws["baseCommit"], ws
+    written = list(Path(env.node.pods_dir).rglob("clone/inplace.txt"))
+    assert len(written) == 1, written
+    assert git_server.branches(REPO) == ["main"]
