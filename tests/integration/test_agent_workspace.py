@@ -7,7 +7,10 @@ in parallel without conflict; a reused worktree sees the previous task's file; a
 worktree pruned at restart; a bad token (Unavailable, AuthenticationFailed, tasks refused
 409), an unknown ref (UnknownRef); a refused push (PushFailed); push on approval through
 POST /v1/workspace/push; the token in no log line, result or recorded request but the
-Authorization headers. Every wait is bounded.
+Authorization headers; the CLI's environment without any git credential. The first test
+also runs against the slot image in a container with the slot pod's settings (read-only
+root, uid 10001; marker `container`, skipped with the reason when no images are built).
+Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ from typing import Any
 import pytest
 
 from claude_pool.devenv.fakeapi import FakeAnthropic
-from tests.agentdriver import RUN_BOUND, Agent, kill_cli_processes, processes_under, start_agent
+from tests.agentdriver import (
+    CONTAINER_VOLUME,
+    RUN_BOUND,
+    Agent,
+    kill_cli_processes,
+    processes_under,
+    start_agent,
+    start_agent_container,
+)
 from tests.gitserver import GitServer
 from tests.helpers import eventually_async
 
@@ -93,9 +104,38 @@ def assert_no_token(git_server: GitServer, *texts: str) -> None:
     assert any(r.authorized for r in git_server.requests)
 
 
+@pytest.fixture(params=["process", pytest.param("container", marks=pytest.mark.container)])
+async def any_agent(
+    request: pytest.FixtureRequest,
+    fake: FakeAnthropic,
+    tmp_path: Path,
+    repo: str,
+    git_server: GitServer,
+) -> AsyncIterator[Agent]:
+    """A workspace agent as a host process, or in the slot image with the pod's settings."""
+    if request.param == "process":
+        running = await launch(fake, tmp_path / "slot", repo, git_server.token)
+    else:
+        images = request.getfixturevalue("container_images")
+        running = await start_agent_container(
+            images.engine,
+            images.slot,
+            fake.base_url,
+            tmp_path / "slot",
+            workspace_repo=repo,
+            workspace_dir=str(CONTAINER_VOLUME / "workspace"),
+            git_token=git_server.token,
+        )
+    await workspace_state(running)
+    yield running
+    await running.stop()
+    kill_cli_processes(tmp_path)
+
+
 async def test_a_task_commits_and_pushes_what_the_cli_wrote_in_its_worktree(
-    agent: Agent, git_server: GitServer, fake: FakeAnthropic
+    any_agent: Agent, git_server: GitServer, fake: FakeAnthropic
 ) -> None:
+    agent = any_agent
     body = await agent.run(
         "t1", **task("t1", push=True, remove=True, commitMessage="claude-pool: task t1")
     )
@@ -114,10 +154,10 @@ async def test_a_task_commits_and_pushes_what_the_cli_wrote_in_its_worktree(
     assert pushed["README.md"] == FILES["README.md"]
     (_, author, subject), *_ = git_server.commits("demo", "claude-pool/t1")
     assert (author, subject) == ("claude-pool@localhost", "claude-pool: task t1")
-    worktree = agent.volume / "workspace" / "worktrees" / "t1"
+    seen = agent.mounted_at / "workspace" / "worktrees" / "t1"
     system = next(r for r in fake.requests if r.kind == "messages").body["system"][-1]["text"]
-    assert f"Primary working directory: {worktree}" in system
-    assert not worktree.exists()
+    assert f"Primary working directory: {seen}" in system
+    assert not (agent.volume / "workspace" / "worktrees" / "t1").exists()
     assert (await workspace_state(agent))["worktrees"] == []
     assert_no_token(git_server, agent.output, json.dumps(body))
 

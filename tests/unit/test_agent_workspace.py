@@ -32,6 +32,7 @@ def make_workspace(
     ref: str | None = None,
     repo: str | None = None,
     logs: list[str] | None = None,
+    depth: int | None = None,
 ) -> Workspace:
     token = server.token if token is None else token
     credentials = GitCredentials(token=token)
@@ -42,7 +43,7 @@ def make_workspace(
         redactor=Redactor(credentials.secrets()),
         network_timeout=30,
     )
-    spec = WorkspaceSpec(repo or server.url("repo"), ref, None, root / "ws")
+    spec = WorkspaceSpec(repo or server.url("repo"), ref, depth, root / "ws")
     return Workspace(spec, git, (logs if logs is not None else []).append)
 
 
@@ -247,3 +248,109 @@ async def test_a_task_without_a_worktree_runs_in_the_clone(
     result, error = await workspace.finish(checkout, None, may_push=True)
     assert error is None and not result.committed_by_agent and result.files_changed == 0
     assert (checkout.path / "dirty.txt").exists()
+
+
+async def test_a_slot_back_on_a_chain_fast_forwards_its_stale_branch(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    git_server.create_repo("repo", FILES)
+    one = await ready(make_workspace(git_server, tmp_path / "a"))
+    two = await ready(make_workspace(git_server, tmp_path / "b"))
+    request = WorkspaceRequest(worktree="c", branch="claude-pool/c", push=True, remove=True)
+    for workspace, name in ((one, "step1.txt"), (two, "step2.txt"), (one, "step3.txt")):
+        checkout = await workspace.prepare(request)
+        (checkout.path / name).write_text(f"{name}\n")
+        result, error = await workspace.finish(checkout, request, may_push=True)
+        assert error is None and result.pushed, error
+    assert {"step1.txt", "step2.txt", "step3.txt"} <= set(git_server.files("repo", "claude-pool/c"))
+
+
+async def test_a_kept_clone_is_fetched_at_restart(git_server: GitServer, tmp_path: Path) -> None:
+    git_server.create_repo("repo", FILES)
+    await ready(make_workspace(git_server, tmp_path))
+    newer = git_server.commit("repo", "main", {"later.txt": "later\n"})
+    restarted = await ready(make_workspace(git_server, tmp_path))
+    assert restarted.state().commit == newer
+    checkout = await restarted.prepare(WorkspaceRequest(worktree="t", branch="b"))
+    assert (checkout.path / "later.txt").exists() and checkout.base_commit == newer
+
+
+async def test_a_shallow_clone_works_and_pushes(git_server: GitServer, tmp_path: Path) -> None:
+    git_server.create_repo("repo", FILES)
+    for number in range(3):
+        git_server.commit("repo", "main", {f"history{number}.txt": "h\n"})
+    workspace = await ready(make_workspace(git_server, tmp_path, depth=1))
+    clone = tmp_path / "ws" / "clone"
+    assert (clone / ".git" / "shallow").exists()
+    request = WorkspaceRequest(worktree="t", branch="claude-pool/t", push=True)
+    checkout = await workspace.prepare(request)
+    (checkout.path / "f.txt").write_text("f\n")
+    result, error = await workspace.finish(checkout, request, may_push=True)
+    assert error is None and result.pushed and result.files == ["f.txt"]
+
+
+async def test_a_commit_as_the_ref_is_checked_out_detached(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    git_server.create_repo("repo", FILES)
+    first = git_server.head("repo", "main")
+    assert first is not None
+    git_server.commit("repo", "main", {"later.txt": "later\n"})
+    workspace = await ready(make_workspace(git_server, tmp_path, ref=first))
+    assert workspace.state().commit == first
+    checkout = await workspace.prepare(WorkspaceRequest(worktree="t", branch="from-commit"))
+    assert checkout.base_commit == first and not (checkout.path / "later.txt").exists()
+
+
+async def test_a_file_url_is_cloned_without_credentials(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    git_server.create_repo("repo", FILES)
+    url = f"file://{git_server.bare('repo')}"
+    workspace = await ready(make_workspace(git_server, tmp_path, repo=url, token=""))
+    request = WorkspaceRequest(worktree="t", branch="claude-pool/t", push=True)
+    checkout = await workspace.prepare(request)
+    (checkout.path / "f.txt").write_text("f\n")
+    result, error = await workspace.finish(checkout, request, may_push=True)
+    assert error is None and result.pushed and result.repository == url
+    assert git_server.files("repo", "claude-pool/t")["f.txt"] == "f\n"
+
+
+async def test_an_ssh_url_uses_the_key_file_through_git_ssh_command(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    """An `ssh` stand-in first on PATH records its arguments and runs the remote command
+    locally (no sshd here): the clone and the push go through GIT_SSH_COMMAND."""
+    git_server.create_repo("repo", FILES)
+    bin_dir, calls = tmp_path / "bin", tmp_path / "ssh-calls"
+    bin_dir.mkdir()
+    fake_ssh = bin_dir / "ssh"
+    fake_ssh.write_text(
+        f'#!/bin/sh\necho "$@" >> {calls}\nfor last; do :; done\nexec sh -c "$last"\n'
+    )
+    fake_ssh.chmod(0o755)
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nkey-material-0123456789\n-----END KEY-----"
+    credentials = GitCredentials(ssh_key=key, known_hosts="localhost ssh-ed25519 AAAA")
+    credentials.install(tmp_path / "state" / "ssh")
+    git = Git(
+        base_env={"PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        home=tmp_path / "githome",
+        credentials=credentials,
+        redactor=Redactor(credentials.secrets()),
+        network_timeout=30,
+    )
+    url = f"ssh://git@localhost{git_server.bare('repo')}"
+    workspace = Workspace(WorkspaceSpec(url, None, None, tmp_path / "ws"), git, print)
+    await ready(workspace)
+    request = WorkspaceRequest(worktree="t", branch="claude-pool/t", push=True)
+    checkout = await workspace.prepare(request)
+    (checkout.path / "f.txt").write_text("f\n")
+    result, error = await workspace.finish(checkout, request, may_push=True)
+    assert error is None and result.pushed
+    assert git_server.files("repo", "claude-pool/t")["f.txt"] == "f\n"
+    recorded = calls.read_text().splitlines()
+    key_file = tmp_path / "state" / "ssh" / "id"
+    assert recorded and all(f"-i {key_file}" in line for line in recorded)
+    assert all("StrictHostKeyChecking=yes" in line for line in recorded)
+    assert any("git-receive-pack" in line for line in recorded)
+    assert key not in calls.read_text()

@@ -78,7 +78,7 @@ async def clone_or_fetch(git: Git, spec: WorkspaceSpec) -> str:
         partial.rename(spec.clone)
     commit = await resolve(git, spec.clone, spec.ref)
     if spec.ref is not None and COMMIT_PATTERN.match(spec.ref):
-        await git("checkout", "--quiet", "--detach", commit, cwd=spec.clone)
+        await git("checkout", "--quiet", "--detach", commit, "--", cwd=spec.clone)
     return commit
 
 

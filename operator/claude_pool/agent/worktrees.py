@@ -89,15 +89,19 @@ async def prepare(
     if isinstance(added, BaseException):
         raise added
     try:
-        base = await _switch(git, spec, path, request)
+        base = await _switch(git, spec, path, request, start)
     except BaseException:
         await git("worktree", "remove", "--force", str(path), cwd=clone, check=False)
         raise
     return Checkout(path, request.worktree, request.branch, base)
 
 
-async def _switch(git: Git, spec: WorkspaceSpec, path: Path, request: WorkspaceRequest) -> str:
-    """Put the new worktree on its branch (the rules above); where the branch started."""
+async def _switch(
+    git: Git, spec: WorkspaceSpec, path: Path, request: WorkspaceRequest, start: str
+) -> str:
+    """Put the new worktree (detached at `start`) on its branch (the rules above); where the
+    branch started. A new branch at `start` itself only gets its ref and HEAD: a checkout
+    would refresh the index of every file for nothing."""
     clone, branch = spec.clone, request.branch
     local, remote = await _branch_commits(git, clone, branch)
     try:
@@ -111,14 +115,17 @@ async def _switch(git: Git, spec: WorkspaceSpec, path: Path, request: WorkspaceR
             ahead = await git("merge-base", "--is-ancestor", local, remote, cwd=clone, check=False)
             if ahead.code == 0:
                 await git("update-ref", f"refs/heads/{branch}", remote, local, cwd=clone)
-        await git("checkout", "--quiet", branch, cwd=path)
+        await git("checkout", "--quiet", branch, "--", cwd=path)
         return await recorded_base(git, clone, branch, base)
     if remote is not None:
-        await git("checkout", "--quiet", "--no-track", "-b", branch, remote, cwd=path)
+        await git("checkout", "--quiet", "--no-track", "-b", branch, remote, "--", cwd=path)
         merged = await git("merge-base", remote, base, cwd=clone, check=False)
         base = merged.stdout.strip() if merged.code == 0 else remote
+    elif base == start:
+        await git("update-ref", f"refs/heads/{branch}", base, "", cwd=clone)
+        await git("symbolic-ref", "HEAD", f"refs/heads/{branch}", cwd=path)
     else:
-        await git("checkout", "--quiet", "--no-track", "-b", branch, base, cwd=path)
+        await git("checkout", "--quiet", "--no-track", "-b", branch, base, "--", cwd=path)
     await git("config", _base_key(branch), base, cwd=clone)
     return base
 
