@@ -27,9 +27,10 @@ from claude_pool.api.agent import (
     TaskState,
     TaskStatus,
 )
+from claude_pool.api.workspaces import PushResponse, WorkspaceState
 from claude_pool.controllers.state import ClusterState, PodView
 from claude_pool.kube.client import MESSAGES, POOLS, REVIEWS, TASKS, Conflict, NotFound
-from claude_pool.slots.client import SlotBusy, SlotUnreachable
+from claude_pool.slots.client import PushRefused, SlotBusy, SlotUnreachable
 
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -261,6 +262,11 @@ class FakeAgent:
         self.cancelled: list[str] = []
         self.acknowledged: list[str] = []
         self.reachable = True
+        self.workspace: WorkspaceState | None = None
+        """What GET /v1/slot says of the clone (None: no workspace)."""
+        self.pushes: list[str] = []
+        self.push_error: str | None = None
+        """POST /v1/workspace/push answers PushRefused with this, when set."""
 
     def hold(self, uid: str, result: AgentResult | None = None) -> None:
         """The agent holds `uid` (running, or finished with `result`)."""
@@ -305,7 +311,15 @@ class FakeSlots:
             current_task=running[0] if running else None,
             tasks=list(agent.tasks),
             agent_version="fake",
+            workspace=agent.workspace,
         )
+
+    async def push(self, base: str, token: str, branch: str) -> PushResponse:
+        agent = self._reach(base)
+        if agent.push_error is not None:
+            raise PushRefused(agent.push_error)
+        agent.pushes.append(branch)
+        return PushResponse(branch=branch, commit="c" * 40, repository="r")
 
     async def start(self, base: str, token: str, uid: str, request: TaskRequest) -> TaskStatus:
         agent = self._reach(base)

@@ -38,7 +38,12 @@ def test_an_example_task_succeeds_on_a_kind_cluster() -> None:
         phase = None
         while time.monotonic() < deadline:
             out = run("kubectl", "--context", context, "get", "ctask", "-o", "json")
-            phases = [i.get("status", {}).get("phase") for i in json.loads(out)["items"]]
+            # examples/task.yaml's task (workspace.yaml's needs a repository of yours)
+            phases = [
+                i.get("status", {}).get("phase")
+                for i in json.loads(out)["items"]
+                if i["metadata"]["name"] == "hello"
+            ]
             phase = phases[0] if phases else None
             if phase in ("Succeeded", "Failed", "Cancelled"):
                 break

@@ -236,9 +236,9 @@ INVALID: list[Any] = [
     ),
     pytest.param(
         "task",
-        {"prompt": None, "chain": {"steps": chain_steps("a"), "isolation": "worktree"}},
-        "spec.chain.isolation: worktree and clone need workspaces",
-        id="chain-isolation-without-workspaces",
+        {"prompt": None, "chain": {"steps": chain_steps("a"), "isolation": "clone"}},
+        "spec.chain.isolation: clone is not supported: use worktree",
+        id="chain-isolation-clone",
     ),
     pytest.param(
         "task",
@@ -327,9 +327,50 @@ INVALID: list[Any] = [
     ),
     pytest.param(
         "pool",
-        {"workspace": {"repo": "https://github.com/example/app"}},
-        "spec.workspace is not built yet",
-        id="workspace-not-built",
+        {"workspace": {"repo": "https://bot:s3cret@git.example.com/app.git"}},
+        "spec.workspace.repo must not carry credentials",
+        id="workspace-credentials-in-url",
+    ),
+    pytest.param(
+        "pool",
+        {
+            "workspace": {
+                "repo": "https://git.example.com/app.git",
+                "isolation": "none",
+                "push": "branch",
+            }
+        },
+        "spec.workspace.push: branch needs a branch per task",
+        id="workspace-push-without-isolation",
+    ),
+    pytest.param(
+        "pool",
+        {"workspace": {"repo": "https://git.example.com/app.git", "branchTemplate": "w/{name}"}},
+        "spec.workspace.branchTemplate may only use the placeholders",
+        id="workspace-unknown-placeholder",
+    ),
+    pytest.param(
+        "pool",
+        {
+            "workspace": {
+                "repo": "https://git.example.com/app.git",
+                "branchTemplate": "w/{task}.lock",
+            }
+        },
+        "spec.workspace.branchTemplate must make a valid git branch name",
+        id="workspace-branch-template-git-refuses",
+    ),
+    pytest.param(
+        "pool",
+        {"workspace": {"repo": "https://git.example.com/app.git", "pushOnApproval": True}},
+        "spec.workspace.pushOnApproval needs push: branch",
+        id="workspace-push-on-approval-without-push",
+    ),
+    pytest.param(
+        "pool",
+        {"workspace": {"repo": "git.example.com/app.git"}},
+        "spec.workspace.repo",
+        id="workspace-repo-without-scheme",
     ),
     pytest.param(
         "task",

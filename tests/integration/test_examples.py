@@ -2,7 +2,9 @@
 
 The examples carry no API base URL (`make dev` sets it in every slot through its local
 node); the suite's local node does not, so the test points each pool at the suite's fake API
-by patching `spec.credentials.baseURL`, and creates the `claude-credentials` Secret.
+by patching `spec.credentials.baseURL`, and creates the `claude-credentials` Secret. A pool
+with a workspace is pointed at a repository of the suite's git server (tests/gitserver.py),
+and its credentials Secret gets that server's token; its tasks' branches must be pushed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import yaml
 
 from claude_pool.api.common import GROUP, VERSION
+from tests.gitserver import GitServer
 from tests.integration.harness import Env
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -49,9 +52,25 @@ def test_the_examples_are_pools_and_a_task_of_each_mode() -> None:
             )
 
 
-def test_every_example_applies_and_its_tasks_succeed(env: Env) -> None:
+def _workspace_on(git: GitServer, env: Env, pool: dict[str, Any]) -> None:
+    """Point the pool's workspace at a fresh repository of `git`, with its token."""
+    workspace = pool["spec"]["workspace"]
+    name = pool["metadata"]["name"]
+    git.create_repo(name, {"README.md": f"# {name}\n"}, branch=workspace.get("ref", "main"))
+    workspace["repo"] = git.url(name)
+    secret = workspace.get("credentialsSecret", {}).get("name")
+    if secret:
+        env.core.create_namespaced_secret(
+            env.namespace,
+            {"metadata": {"name": secret}, "stringData": {"token": git.token}},
+        )
+
+
+def test_every_example_applies_and_its_tasks_succeed(env: Env, git_server: GitServer) -> None:
     env.credentials()
     pools: list[dict[str, Any]] = []
+    pushed: list[str] = []
+    workspace_pools: set[str] = set()
     tasks: list[str] = []
     reviewed: list[str] = []
     for path, doc in example_manifests():
@@ -59,9 +78,14 @@ def test_every_example_applies_and_its_tasks_succeed(env: Env) -> None:
         body["metadata"]["namespace"] = env.namespace
         if body["kind"] == "ClaudePool":
             body["spec"].setdefault("credentials", {})["baseURL"] = env.fake.base_url
+            if "workspace" in body["spec"]:
+                _workspace_on(git_server, env, body)
+                workspace_pools.add(body["metadata"]["name"])
             pools.append(body)
         elif any(mode in body["spec"] for mode in RUN_MODES):
             tasks.append(body["metadata"]["name"])
+            if body["spec"]["poolRef"]["name"] in workspace_pools:
+                pushed.append(body["metadata"]["name"])
             if body["spec"].get("review", {}).get("required"):
                 reviewed.append(body["metadata"]["name"])
         env.custom.create_namespaced_custom_object(
@@ -91,6 +115,16 @@ def test_every_example_applies_and_its_tasks_succeed(env: Env) -> None:
         # step's, an auto task's its route's
         assert "fake answer:" in status["result"]["output"], status["result"]
         assert status["costMicrodollars"] > 0
+    for name in pushed:  # a workspace pool's task: its branch is on the server
+        workspace = env.task(name)["status"]["workspace"]
+        assert workspace["pushed"] is True, workspace
+        assert (
+            git_server.head(
+                workspace["repository"].rsplit("/", 1)[-1].removesuffix(".git"), workspace["branch"]
+            )
+            == workspace["headCommit"]
+        )
+    assert pushed, "examples/ holds no task on a workspace pool"
     for name in reviewed:
         (entry,) = env.task(name)["status"]["review"]["history"]
         assert entry["decision"] == "approve" and entry["reviewer"], entry

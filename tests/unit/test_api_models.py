@@ -423,7 +423,31 @@ def test_task_overrides_carry_the_seed_fields() -> None:
             {"template": {"labels": {"claudepool.io/pool": "x"}}},
             "spec.template.labels must not use the reserved prefix",
         ),
-        ({"workspace": {"repo": "https://example.com/r.git"}}, "spec.workspace is not built yet"),
+        (
+            {"workspace": {"repo": "https://u:p@example.com/r.git"}},
+            "spec.workspace.repo must not carry credentials",
+        ),
+        (
+            {"workspace": {"repo": "https://ghp_abc@example.com/r.git"}},
+            "spec.workspace.repo must not carry credentials",
+        ),
+        (
+            {"workspace": {"repo": "file:///r", "isolation": "none", "push": "branch"}},
+            "push: branch needs a branch",
+        ),
+        (
+            {"workspace": {"repo": "file:///r", "branchTemplate": "x/{task}/{who}"}},
+            r"only use the placeholders .*: \{who\}",
+        ),
+        (
+            {
+                "workspace": {
+                    "repo": "file:///r",
+                    "volume": {"emptyDir": {}, "claimTemplate": {"size": "1Gi"}},
+                }
+            },
+            "set emptyDir or claimTemplate, not both",
+        ),
     ],
 )
 def test_the_pool_model_refuses_what_admission_refuses(spec: dict[str, Any], words: str) -> None:

@@ -256,8 +256,13 @@ def test_pool_rules_guard_budget_credentials_labels_annotations_env_and_workspac
         "spec.identity.slots: each index at most once",
     } < messages
     assert any(m.startswith("spec.template.env: a reserved name") for m in messages)
-    assert any(m.startswith("spec.workspace is not built yet") for m in messages)
-    assert len(messages) == 10
+    assert any(m.startswith("spec.workspace.repo must not carry credentials") for m in messages)
+    assert any(m.startswith("spec.workspace.push: branch needs a branch") for m in messages)
+    assert any(m.startswith("spec.workspace.branchTemplate may only use") for m in messages)
+    assert any(m.startswith("spec.workspace.pushOnApproval needs push: branch") for m in messages)
+    assert "spec.workspace.volume: set emptyDir or claimTemplate, not both" in messages
+    assert any(m.startswith("spec.workspace.branchTemplate must make a valid") for m in messages)
+    assert len(messages) == 15
 
 
 def test_limits_users_hit_are_in_the_field_descriptions_kubectl_explain_shows() -> None:

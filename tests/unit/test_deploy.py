@@ -46,6 +46,8 @@ OPERATOR_ACCESS: dict[tuple[str, str], set[str]] = {
     # Kube.create: the slots' ServiceAccount, the output ConfigMap, Kube.event (+ kopf's events);
     # Kube.read_config_key (spec.promptFrom)
     ("", "serviceaccounts"): {"create"},
+    # Kube.create of a slot index's workspace claim (slots.workspaces)
+    ("", "persistentvolumeclaims"): {"create"},
     ("", "configmaps"): {"get", "create"},
     ("", "events"): {"create"},
     # kopf: cluster-wide namespace tracking and CRD scanning

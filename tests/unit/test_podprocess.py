@@ -113,3 +113,38 @@ def test_the_user_comes_from_the_security_context_the_containers_over_the_pods(
         manifest, pod_ip="127.0.0.2", root=tmp_path, secret=no_secret, config_map=no_secret
     )
     assert (spec.run_as_user, spec.run_as_group) == (20002, 10001)
+
+
+def test_a_claim_volume_is_a_node_directory_keyed_by_namespace_and_claim(tmp_path: Path) -> None:
+    def with_claim(pod_root: str) -> Path:
+        manifest = pod(
+            [
+                {"name": "WS", "value": "/workspace"},
+                {
+                    "name": "GIT",
+                    "valueFrom": {"secretKeyRef": {"name": "g", "key": "token", "optional": True}},
+                },
+            ],
+            ["python", "-m", "x"],
+        )
+        manifest["spec"]["volumes"].append(
+            {"name": "workspace", "persistentVolumeClaim": {"claimName": "p-ws-0"}}
+        )
+        manifest["spec"]["containers"][0]["volumeMounts"].append(
+            {"name": "workspace", "mountPath": "/workspace"}
+        )
+        spec = process_spec(
+            manifest,
+            pod_ip="127.9.0.3",
+            root=tmp_path / pod_root,
+            secret=no_secret,
+            config_map=no_secret,
+            claims=tmp_path / "claims",
+        )
+        assert "GIT" not in spec.env  # optional and missing: left out, not an error
+        assert spec.env["WS"] == str(spec.volumes["workspace"])
+        assert spec.volumes["slot"] == tmp_path / pod_root / "volumes" / "slot"
+        return spec.volumes["workspace"]
+
+    first, replacement = with_claim("p-slot-0-aaaa"), with_claim("p-slot-0-bbbb")
+    assert first == replacement == tmp_path / "claims" / "ns" / "p-ws-0"

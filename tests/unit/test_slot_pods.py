@@ -107,3 +107,67 @@ def test_slot_index_round_trips_through_the_pod_name() -> None:
 def test_the_agent_runs_under_tini_so_orphaned_tool_processes_are_reaped() -> None:
     container = pods.desired_slot_pod(pool(), 0, pods.SlotDefaults())["spec"]["containers"][0]
     assert container["command"] == ["/usr/bin/tini", "--", "python", "-m", "claude_pool", "agent"]
+
+
+def _container(p: ClaudePool, index: int = 0) -> dict[str, Any]:
+    container: dict[str, Any] = pods.desired_slot_pod(p, index, pods.SlotDefaults())["spec"][
+        "containers"
+    ][0]
+    return container
+
+
+def test_a_pool_without_workspace_has_no_workspace_volume_or_settings() -> None:
+    container = _container(pool())
+    assert not [e for e in container["env"] if "WORKSPACE" in e["name"] or "GIT" in e["name"]]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/slot", "/tmp"]
+
+
+def test_a_workspace_is_an_empty_dir_at_workspace_with_git_credentials_by_optional_ref() -> None:
+    p = pool(
+        workspace={
+            "repo": "https://git.example.com/app.git",
+            "ref": "main",
+            "depth": 5,
+            "credentialsSecret": {"name": "git"},
+            "volume": {"emptyDir": {"sizeLimit": "2Gi"}},
+        }
+    )
+    spec = pods.desired_slot_pod(p, 1, pods.SlotDefaults())["spec"]
+    assert {"name": "workspace", "emptyDir": {"sizeLimit": "2Gi"}} in spec["volumes"]
+    container = spec["containers"][0]
+    assert {"name": "workspace", "mountPath": "/workspace"} in container["volumeMounts"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["CLAUDE_POOL_AGENT_WORKSPACE_REPO"]["value"] == "https://git.example.com/app.git"
+    assert env["CLAUDE_POOL_AGENT_WORKSPACE_REF"]["value"] == "main"
+    assert env["CLAUDE_POOL_AGENT_WORKSPACE_DEPTH"]["value"] == "5"
+    assert env["CLAUDE_POOL_AGENT_WORKSPACE_DIR"]["value"] == "/workspace"
+    assert env["CLAUDE_POOL_AGENT_GIT_TOKEN"]["valueFrom"] == {
+        "secretKeyRef": {"name": "git", "key": "token", "optional": True}
+    }
+    refs = {
+        env[name]["valueFrom"]["secretKeyRef"]["key"]
+        for name in env
+        if name.startswith("CLAUDE_POOL_AGENT_GIT_")
+    }
+    assert refs == {"token", "username", "ssh-privatekey", "known_hosts"}
+    assert all("value" not in env[n] for n in env if n.startswith("CLAUDE_POOL_AGENT_GIT_"))
+
+
+def test_a_claim_template_gives_each_slot_index_its_own_claim_owned_by_the_pool() -> None:
+    p = pool(
+        workspace={
+            "repo": "file:///srv/app.git",
+            "volume": {"claimTemplate": {"size": "1Gi", "storageClassName": "fast"}},
+        }
+    )
+    volumes = pods.desired_slot_pod(p, 3, pods.SlotDefaults())["spec"]["volumes"]
+    assert {"name": "workspace", "persistentVolumeClaim": {"claimName": "p-ws-3"}} in volumes
+    claim = pods.desired_workspace_claim(p, 3)
+    assert claim["metadata"]["name"] == "p-ws-3"
+    assert claim["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    assert claim["metadata"]["labels"]["claudepool.io/slot"] == "3"
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "1Gi"}},
+        "storageClassName": "fast",
+    }

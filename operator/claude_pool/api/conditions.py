@@ -44,6 +44,9 @@ class PoolConditionType(StrEnum):
     """Spent plus reserved money reached the limit: no new task starts."""
     SUSPENDED = "Suspended"
     """spec.suspend is set: nothing new is dispatched; running tasks finish (drain)."""
+    WORKSPACE_UNAVAILABLE = "WorkspaceUnavailable"
+    """A slot cannot clone spec.workspace (unreachable, credentials refused, unknown ref):
+    tasks wait (only on pools with a workspace)."""
 
 
 class TaskConditionType(StrEnum):

@@ -35,16 +35,17 @@ class ChainIsolation(StrEnum):
     """Where a chain's steps work (the seed's ChainIsolation; needs spec.workspace)."""
 
     NONE = "none"
-    """Each step in its slot's own directory."""
+    """Each step works as a single task (its own worktree with a pool workspace)."""
     WORKTREE = "worktree"
     """All steps in one git worktree created for the chain."""
     CLONE = "clone"
-    """All steps in one clone of the repository created for the chain."""
+    """All steps in one clone of the repository created for the chain (refused at admission:
+    use worktree)."""
 
 
-ISOLATION_NOT_BUILT = (
-    "spec.chain.isolation: worktree and clone need workspaces, which are not built yet;"
-    " leave it out or set none"
+CLONE_REFUSED = (
+    "spec.chain.isolation: clone is not supported: use worktree (all steps in one git"
+    " worktree of the slot's clone; the pool needs spec.workspace) or none"
 )
 
 
@@ -87,8 +88,8 @@ class Chain(SpecModel):
                 field_path=".steps",
             ),
             cel(
-                "!has(self.isolation) || self.isolation == 'none'",
-                ISOLATION_NOT_BUILT,
+                "!has(self.isolation) || self.isolation != 'clone'",
+                CLONE_REFUSED,
             ),
         )
     )
@@ -96,15 +97,17 @@ class Chain(SpecModel):
     steps: Annotated[list[ChainStep], Field(min_length=1, max_length=MAX_CHAIN_STEPS)]
     """The steps, in order: 1 to 20."""
     isolation: ChainIsolation | None = None
-    """none, worktree or clone; only none until workspaces are built (spec.workspace)."""
+    """none (each step works as a single task, whatever the pool's isolation) or worktree
+    (all steps in one worktree of the pool's spec.workspace, kept between steps); clone is
+    refused. Unset: the pool's spec.workspace.isolation decides."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> Chain:
         names = [step.name for step in self.steps]
         if len(set(names)) != len(names):
             raise ValueError("spec.chain.steps names must be unique")
-        if self.isolation not in (None, ChainIsolation.NONE):
-            raise ValueError(ISOLATION_NOT_BUILT)
+        if self.isolation is ChainIsolation.CLONE:
+            raise ValueError(CLONE_REFUSED)
         return self
 
 

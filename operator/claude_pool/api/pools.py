@@ -39,6 +39,7 @@ from claude_pool.api.common import (
 from claude_pool.api.conditions import Conditions
 from claude_pool.api.identities import Identity, PoolReview
 from claude_pool.api.money import Microdollars
+from claude_pool.api.workspacespecs import Workspace
 
 RESERVED_LABEL_PREFIX = "claudepool.io/"
 """Slot pod labels and annotations with this prefix belong to the operator (selectors,
@@ -58,7 +59,6 @@ RESERVED_ENV_MESSAGE = (
     + ", ".join(prefix + "*" for prefix in RESERVED_ENV_PREFIXES)
     + "; use spec.credentials for the API key, OAuth token and base URL)"
 )
-NOT_BUILT_YET = "is not built yet (a later version of the operator runs it)"
 QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
@@ -81,15 +81,6 @@ class ImagePullPolicy(StrEnum):
     ALWAYS = "Always"
     IF_NOT_PRESENT = "IfNotPresent"
     NEVER = "Never"
-
-
-class WorkspaceIsolation(StrEnum):
-    """Which tasks share a working tree (spec.workspace; a later issue)."""
-
-    NONE = "none"
-    SLOT = "slot"
-    TASK = "task"
-    CHAIN = "chain"
 
 
 class ResourceRequirements(SpecModel):
@@ -281,17 +272,6 @@ class Supervision(SpecModel):
     (CLAUDE_POOL_DRAIN_TIMEOUT_SECONDS, default 3600), which also caps larger values."""
 
 
-class Workspace(SpecModel):
-    """A git repository the slots work in (accepted now, acted on by a later issue)."""
-
-    repo: Annotated[str, Field(min_length=1, max_length=2048)]
-    """Clone URL."""
-    ref: Annotated[str, Field(min_length=1, max_length=256)] | None = None
-    """Branch, tag or commit to start from."""
-    isolation: WorkspaceIsolation | None = None
-    """Which tasks share a working tree: none, slot, task or chain."""
-
-
 CONTEXT_KEYS_MESSAGE = "spec.context keys must be 1 to 253 characters"
 CONTEXT_SIZE_MESSAGE = (
     f"spec.context is too large: keys and values together must be at most"
@@ -305,16 +285,6 @@ _CONTEXT_RULES = validations(
 
 class ClaudePoolSpec(SpecModel):
     """The desired state of a ClaudePool."""
-
-    model_config = ConfigDict(
-        json_schema_extra=validations(
-            cel(
-                "!has(self.workspace)",
-                f"spec.workspace {NOT_BUILT_YET}: remove it; slots work in their own"
-                " empty directory",
-            )
-        )
-    )
 
     slots: Annotated[int, Field(ge=0, le=MAX_SLOTS)] = 1
     """Desired number of slots, 0 to 200 (scale subresource; an HPA may own it). Each slot
@@ -348,7 +318,9 @@ class ClaudePoolSpec(SpecModel):
     supervision: Supervision = Field(default_factory=Supervision)
     """Restart and retry limits."""
     workspace: Workspace | None = None
-    """Git workspace: not built yet, refused at admission until a later version runs it."""
+    """A git repository every slot clones and works in: isolation, push policy, branch names,
+    credentials and volume (docs/operations.md, "Workspaces"). No workspace: slots work in
+    their own empty directory."""
     ttl_seconds_after_finished: Annotated[int, Field(ge=0, le=MAX_TTL_SECONDS)] | None = None
     """Default ttlSecondsAfterFinished of the pool's tasks (0 to 31536000 s, one year): a
     finished task without its own is deleted this long after it finished; kept forever when
@@ -356,12 +328,6 @@ class ClaudePoolSpec(SpecModel):
     router_prompt: LongText | None = None
     """The routing prompt of this pool's auto tasks, instead of the built-in one (a task's
     spec.auto.routerPrompt wins over it). The task's hints are appended to it."""
-
-    @model_validator(mode="after")
-    def _no_workspace(self) -> ClaudePoolSpec:
-        if self.workspace is not None:
-            raise ValueError(f"spec.workspace {NOT_BUILT_YET}")
-        return self
 
     @field_validator("context")
     @classmethod
@@ -426,7 +392,8 @@ class ClaudePoolStatus(StatusModel):
     budget: BudgetStatus = Field(default_factory=BudgetStatus)
     """Money."""
     conditions: Conditions = Field(default_factory=list)
-    """Ready, Degraded, BudgetExhausted, Suspended."""
+    """Ready, Degraded, BudgetExhausted, Suspended, and WorkspaceUnavailable with a
+    spec.workspace."""
 
 
 class ClaudePool(StatusModel):

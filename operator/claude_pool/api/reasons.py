@@ -46,6 +46,20 @@ class PoolReason(StrEnum):
     """Suspended=True: nothing new starts; busy slots are finishing their tasks."""
     DRAINED = "Drained"
     """Suspended=True: nothing new starts and no slot is busy."""
+    # WorkspaceUnavailable (pools with spec.workspace)
+    WORKSPACE_READY = "WorkspaceReady"
+    """WorkspaceUnavailable=False: every answering slot's clone is ready."""
+    WORKSPACE_CLONING = "WorkspaceCloning"
+    """WorkspaceUnavailable=False: slots are still cloning (their tasks wait)."""
+    REPOSITORY_UNREACHABLE = "RepositoryUnreachable"
+    """WorkspaceUnavailable=True: a slot cannot reach the repository (retried with backoff)."""
+    AUTHENTICATION_FAILED = "AuthenticationFailed"
+    """WorkspaceUnavailable=True: the repository refused the credentials of
+    spec.workspace.credentialsSecret (or asked for some and there are none)."""
+    UNKNOWN_REF = "UnknownRef"
+    """WorkspaceUnavailable=True: spec.workspace.ref names no branch, tag or commit."""
+    CLONE_FAILED = "CloneFailed"
+    """WorkspaceUnavailable=True: the clone failed for another reason (the message says)."""
 
 
 class EventReason(StrEnum):
@@ -60,6 +74,8 @@ class EventReason(StrEnum):
     SLOT_REPLACED = "SlotReplaced"
     SLOT_CHURN = "SlotChurn"
     """Warning on a pool: slot pods are created and lost too fast; new ones wait."""
+    WORKSPACE_UNAVAILABLE = "WorkspaceUnavailable"
+    """Warning on a pool: a slot cannot clone spec.workspace (once per episode)."""
     MODEL_MISMATCH = "ModelMismatch"
     """Warning on a task: a model other than the requested one answered (and was billed)."""
     PERMISSION_DENIED = "PermissionDenied"
@@ -95,6 +111,11 @@ class TaskReason(StrEnum):
     """The ConfigMap or Secret key named by spec.promptFrom does not exist (yet)."""
     PROMPT_SOURCE_INVALID = "PromptSourceInvalid"
     """The spec.promptFrom value is empty, larger than 1 MiB or not UTF-8 text."""
+    WORKSPACE_UNAVAILABLE = "WorkspaceUnavailable"
+    """No slot's clone of the pool's spec.workspace is ready (cloning, or the repository is
+    unreachable, the credentials are refused, the ref is unknown: the pool's
+    WorkspaceUnavailable condition says which), or the task is a step of a chain with
+    isolation worktree on a pool without spec.workspace."""
     # Running
     DISPATCHED = "Dispatched"
     """Running=True: a slot runs the task."""

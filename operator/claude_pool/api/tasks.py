@@ -46,6 +46,7 @@ from claude_pool.api.money import Microdollars
 from claude_pool.api.phases import TaskPhase
 from claude_pool.api.results import TaskResult
 from claude_pool.api.reviews import MAX_FEEDBACK_LENGTH, ReviewDecision
+from claude_pool.api.taskworkspaces import TaskWorkspace
 
 MODE_FIELDS = ("prompt", "promptFrom", "fanOut", "chain", "auto")
 _ONE_MODE = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in MODE_FIELDS) + " == 1"
@@ -295,6 +296,9 @@ class ClaudeTaskStatus(StatusModel):
     """Total cost, children and retries included."""
     cost: Annotated[str, Field(max_length=32)] | None = None
     """costMicrodollars as dollars (e.g. 0.0123), for the printer column."""
+    workspace: TaskWorkspace | None = None
+    """The branch the run's work is on (pool spec.workspace): commits, diffstat, pushed or
+    kept in a slot's clone. A chain shows its last step's."""
 
 
 class ClaudeTask(StatusModel):

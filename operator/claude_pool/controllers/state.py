@@ -28,6 +28,7 @@ from claude_pool.api.composites import (
     PARENT_UID_LABEL,
     PREFERRED_SLOT_ANNOTATION,
     RESUME_SESSION_ANNOTATION,
+    STEP_LABEL,
 )
 from claude_pool.api.messages import ClaudeMessage
 from claude_pool.api.phases import TaskPhase, derive_phase, is_finished
@@ -75,6 +76,8 @@ class TaskView:
     until its parent has finished too)."""
     output_ref: str | None = None
     """The ConfigMap holding this child's whole output, when its status keeps the beginning."""
+    step: str | None = None
+    """A chain step's name (its `claudepool.io/step` label): its place in the workspace."""
     preferred_slot: str | None = None
     """A chain step's slot of the step before (`claudepool.io/preferred-slot`)."""
     resume_session: str | None = None
@@ -196,6 +199,7 @@ def task_view(body: Mapping[str, Any]) -> TaskView:
         **base,
         child=ChildView.from_task(task) if base["parent_uid"] else None,
         output_ref=result.output_ref if result is not None and result.output_truncated else None,
+        step=task.metadata.labels.get(STEP_LABEL),
         preferred_slot=annotations.get(PREFERRED_SLOT_ANNOTATION),
         resume_session=annotations.get(RESUME_SESSION_ANNOTATION),
         priority=task.spec.priority,

@@ -107,6 +107,8 @@ class LocalNode:
         self.switch_users = drop_root and os.geteuid() == 0
         """Run pods as their securityContext's user (possible only as root)."""
         self.pods_dir = root
+        self.claims_dir = root / ".claims"
+        """persistentVolumeClaim volumes, by namespace/claim (no namespace starts with a dot)."""
         self._scratch: Path | None = None
         self.python, self.python_env = sys.executable, dict[str, str]()
         self.name = name
@@ -135,6 +137,7 @@ class LocalNode:
                 self._scratch = Path(tempfile.mkdtemp(prefix="claude-pool-pods-"))
                 self._scratch.chmod(0o711)
                 self.pods_dir = self._scratch
+                self.claims_dir = self._scratch / ".claims"
         self.logs.start()
         self._register()
         for target in (self._watch_loop, self._supervise_loop):
@@ -369,6 +372,7 @@ class LocalNode:
                 config_map=self._config_map(run.namespace),
                 overrides=self.overrides,
                 python=self.python,
+                claims=self.claims_dir,
             )
         except PodConfigError as exc:
             if run.waiting != ("CreateContainerConfigError", str(exc)):
@@ -383,6 +387,11 @@ class LocalNode:
             for directory in (self.pods_dir, run.root.parent):
                 directory.chmod(directory.stat().st_mode | 0o011)  # traversable, not listable
             chown_tree(run.root, user, group or user)
+            for path in spec.volumes.values():
+                if not path.is_relative_to(run.root):  # a claim's directory, shared by pods
+                    for directory in (self.claims_dir, path.parent):
+                        directory.chmod(directory.stat().st_mode | 0o011)
+                    chown_tree(path, user, group or user)
         log = (run.root / "container.log").open("ab")
         run.proc = subprocess.Popen(
             spec.argv,

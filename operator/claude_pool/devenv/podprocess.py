@@ -6,8 +6,11 @@ kubelet in tests and `make dev`. What a kubelet would do with a container we do 
   leading `tini --` is dropped (a local process is not PID 1: there is nothing to reap);
 - env values are resolved (plain values, secretKeyRef, configMapKeyRef, fieldRef to
   status.podIP / metadata.name / metadata.namespace / metadata.uid);
-- each volume is a directory under the pod's root; a mounted path that appears at the
-  start of an env value is rewritten to that directory (there is no mount namespace);
+- each volume is a directory under the pod's root, except a persistentVolumeClaim: a
+  directory under `claims` keyed by namespace and claim name, so the next pod mounting
+  that claim (a replacement slot pod) finds what the last one left; a mounted path that
+  appears at the start of an env value is rewritten to that directory (there is no mount
+  namespace);
 - `$(VAR)` in command and args expands from the container's env, as in a kubelet;
 - `overrides` set what only a node knows (the pod IP to bind to, the local CLI binary);
 - the user and group to run as come from the securityContext (the container's over the
@@ -103,11 +106,18 @@ def process_spec(
     config_map: SecretLookup,
     overrides: Mapping[str, str] | None = None,
     python: str | None = None,
+    claims: Path | None = None,
 ) -> ProcessSpec:
-    """The local process for the pod's first container (slot pods have exactly one)."""
+    """The local process for the pod's first container (slot pods have exactly one).
+    `claims` is the node's directory of persistentVolumeClaim volumes (default: under
+    `root`, i.e. per pod)."""
     spec = pod["spec"]
     container = spec["containers"][0]
-    volumes = {v["name"]: root / "volumes" / v["name"] for v in spec.get("volumes", [])}
+    namespace = str(pod.get("metadata", {}).get("namespace", ""))
+    volumes = {
+        v["name"]: _volume_dir(v, root, claims or root / "claims", namespace)
+        for v in spec.get("volumes", [])
+    }
     mounts: list[tuple[str, Path]] = []
     for mount in container.get("volumeMounts", []):
         if mount["name"] not in volumes:
@@ -157,6 +167,13 @@ def process_spec(
         run_as_user=None if user is None else int(user),
         run_as_group=None if group is None else int(group),
     )
+
+
+def _volume_dir(volume: Mapping[str, Any], root: Path, claims: Path, namespace: str) -> Path:
+    claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+    if claim:
+        return claims / namespace / str(claim)
+    return root / "volumes" / str(volume["name"])
 
 
 def _first_volume(container: Mapping[str, Any]) -> str:

@@ -31,7 +31,8 @@ REVIEWS = "claudereviews"
 MESSAGES = "claudemessages"
 MERGE = "application/merge-patch+json"
 _CORE = {"Pod": "pods", "Secret": "secrets", "ServiceAccount": "serviceaccounts",
-         "ConfigMap": "configmaps", "Event": "events"}  # fmt: skip
+         "ConfigMap": "configmaps", "Event": "events",
+         "PersistentVolumeClaim": "persistentvolumeclaims"}  # fmt: skip
 
 
 class ApiError(Exception):
@@ -172,7 +173,8 @@ class Kube:
 
     # core objects
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Create a core/v1 Pod, Secret, ServiceAccount, ConfigMap or Event."""
+        """Create a core/v1 Pod, Secret, ServiceAccount, ConfigMap, Event or
+        PersistentVolumeClaim."""
         kind, namespace = body["kind"], body["metadata"]["namespace"]
         self._count("create", kind.lower())
         return await self.request("POST", core_path(kind, namespace), body, "application/json")

@@ -40,6 +40,8 @@ class EventReason(StrEnum):
     """A composite's child name is taken by an object that is not its child (Warning)."""
     SLOT_CHURN = "SlotChurn"
     """Slot pods are created and lost too fast; new ones wait (Warning, on the pool)."""
+    WORKSPACE_UNAVAILABLE = "WorkspaceUnavailable"
+    """A slot cannot clone spec.workspace; once per episode (Warning, on the pool)."""
     MODEL_MISMATCH = "ModelMismatch"
     """A model other than the requested one answered and was billed (Warning)."""
     PERMISSION_DENIED = "PermissionDenied"

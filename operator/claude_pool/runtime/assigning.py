@@ -11,7 +11,11 @@ concurrently. The assignment write also records what the start carries
 (`workflows.starting.plan_start`: the slot's messages in `status.messages`, the context
 revision in `status.contextRevision`); the messages' deliveries are written after it
 (`runtime.mailbox`). A review re-run that resumes its rejected session may only run on the
-slot pod holding it (fresh if that pod is gone).
+slot pod holding it (fresh if that pod is gone). With a pool workspace, a chain step that
+shares its chain's unpushed worktree may only run on the slot of the step before
+(`workflows.workspacing.chain_slot`); while no slot's clone is ready, tasks wait with
+WorkspaceUnavailable (`workspace_problem`), and a step of a chain with isolation worktree
+on a pool without a workspace waits saying so.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import Collection, Coroutine, Mapping
 from typing import Any
 
 from claude_pool.api.messages import ClaudeMessage
+from claude_pool.api.modes import ChainIsolation
 from claude_pool.api.pools import ClaudePool
 from claude_pool.api.reasons import TaskReason
 from claude_pool.api.tasks import TaskMode
@@ -36,13 +41,14 @@ from claude_pool.runtime.mailbox import carriers, write_deliveries
 from claude_pool.runtime.promptreading import read_prompt, read_prompts
 from claude_pool.runtime.runs import RunTable
 from claude_pool.runtime.spending import reservation
-from claude_pool.runtime.starting import resumed_session, start_run
+from claude_pool.runtime.starting import chain_place, resumed_session, start_run
 from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.scheduling.dispatching import QueuedTask, Verdict, schedule
 from claude_pool.slots.planning import SlotState, SlotView
 from claude_pool.status import tasks as transitions
 from claude_pool.workflows.messages import claimed
 from claude_pool.workflows.starting import plan_start
+from claude_pool.workflows.workspacing import NO_WORKSPACE_FOR_CHAIN, chain_slot
 
 log = logging.getLogger("claude_pool.worker")
 
@@ -58,6 +64,7 @@ async def dispatch(
     sessions: Mapping[str, str],
     credentials_problem: str | None,
     state: ClusterState,
+    workspace_problem: str | None = None,
     runs: RunTable,
     writer: StatusWriter,
     announcer: Announcer,
@@ -82,6 +89,19 @@ async def dispatch(
     queued = [t for t in queued if t.mode is TaskMode.SINGLE]  # composites: composing.py
     if not queued or token is None:
         return 0
+    homeless = [t for t in queued if _needs_workspace(pool, t, state)]
+    for task in homeless:
+        assert task.status is not None
+        patch = transitions.waiting(
+            task.status,
+            TaskReason.WORKSPACE_UNAVAILABLE,
+            NO_WORKSPACE_FOR_CHAIN,
+            task.generation,
+            now,
+        )
+        if patch is not None:
+            await writer.patch_task(task, patch)
+    queued = [t for t in queued if t not in homeless]
     idle = [v.name for v in views if v.state is SlotState.IDLE]
     prompts = await read_prompts(queued, len(idle), now, kube=kube, writer=writer)
     queued = [t for t in queued if t.uid not in prompts.waiting]
@@ -95,7 +115,7 @@ async def dispatch(
             t.created,
             reservation(pool, t),
             preferred_slot=t.preferred_slot,
-            only_slot=_resume_slot(t, pods),
+            only_slot=_resume_slot(t, pods) or _chain_slot(pool, t, pods, state),
         )
         for t in queued
     ]
@@ -164,9 +184,18 @@ async def dispatch(
         if only is not None:
             continue
         if decision.verdict is Verdict.WAIT_FOR_SLOT and credentials_problem is None:
-            patch = transitions.queued(
-                task.status, "admitted; waiting for a free slot", task.generation, now
-            )
+            if workspace_problem is not None:
+                patch = transitions.waiting(
+                    task.status,
+                    TaskReason.WORKSPACE_UNAVAILABLE,
+                    workspace_problem,
+                    task.generation,
+                    now,
+                )
+            else:
+                patch = transitions.queued(
+                    task.status, "admitted; waiting for a free slot", task.generation, now
+                )
         else:
             reason, message = decision.reason, decision.message
             if decision.verdict is Verdict.WAIT_FOR_SLOT or reason is None:
@@ -194,6 +223,23 @@ def _resume_slot(task: TaskView, pods: Mapping[str, PodView]) -> str | None:
     if pod is None or pod.terminating or resumed_session(task, pod) is None:
         return None  # the pod is gone or replaced: a fresh session on any slot
     return pod.name
+
+
+def _chain_slot(
+    pool: ClaudePool, task: TaskView, pods: Mapping[str, PodView], state: ClusterState
+) -> str | None:
+    """The slot holding the unpushed worktree of the chain `task` continues (None: any)."""
+    slot = chain_slot(pool.spec.workspace, chain_place(task, state), task.preferred_slot)
+    pod = pods.get(slot or "")
+    return None if pod is None or pod.terminating else pod.name
+
+
+def _needs_workspace(pool: ClaudePool, task: TaskView, state: ClusterState) -> bool:
+    """A step of a chain with isolation worktree, on a pool without a workspace."""
+    if pool.spec.workspace is not None or task.step is None:
+        return False
+    chain = chain_place(task, state)
+    return chain is not None and chain.isolation is ChainIsolation.WORKTREE
 
 
 def _key(pool: ClaudePool) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from claude_pool.runtime.spending import SpendBook
 from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.slots import pods as slotpods
 from claude_pool.slots.planning import SlotState, SlotView
-from claude_pool.status.pools import PoolFacts, SlotCounts, pool_status
+from claude_pool.status.pools import PoolFacts, SlotCounts, WorkspaceFacts, pool_status
 
 
 async def report(
@@ -36,9 +36,11 @@ async def report(
     writer: StatusWriter,
     force: bool,
     churn: str | None = None,
+    workspace: WorkspaceFacts | None = None,
 ) -> None:
     """Render the pool's status and let the writer write it (at once when `force`); `churn`
-    says why slot pods are not created (the SlotChurn bound), if they are not."""
+    says why slot pods are not created (the SlotChurn bound), if they are not; `workspace`
+    is the slots' clones (the WorkspaceUnavailable condition)."""
     live = [t for t in tasks if not t.finished and not t.composite]  # leaves: what slots run
     running = sum(1 for t in live if t.slot is not None)
     waiting = sum(
@@ -63,5 +65,6 @@ async def report(
         credentials_problem=credentials_problem,
         degraded=churn or slotbook.degraded,
         degraded_reason=PoolReason.SLOT_CHURN if churn else PoolReason.SLOT_RESTART_LIMIT,
+        workspace=workspace,
     )
     await writer.write_pool(pool_status(pool, facts, now), force=force)

@@ -9,12 +9,15 @@ crash between the two leaves a review the task's history already names, which
 the rejected run's record is dropped from its slot (the re-run has the same uid, and the
 agent answers a known uid with its old result). A review naming a task the API does not
 have is refused with TaskNotFound; one naming a finished task with NotAwaitingReview. A task
-cancelled while awaiting review ends Cancelled.
+cancelled while awaiting review ends Cancelled. An approval of a task whose branch waits for
+it (`spec.workspace.pushOnApproval`) is written only after the slot pushed the branch
+(`runtime.approvalpush`), as a failure PushFailed when it could not.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 from collections import defaultdict
@@ -28,6 +31,7 @@ from claude_pool.api.reviews import ClaudeReview, ReviewReason
 from claude_pool.controllers.state import ClusterState, PodView, TaskView
 from claude_pool.kube.client import REVIEWS, TASKS, Kube, NotFound
 from claude_pool.runtime.announcing import Announcer, EventReason
+from claude_pool.runtime.approvalpush import push_on_approval
 from claude_pool.runtime.runs import base_url
 from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.slots.client import SlotClient, SlotError, SlotUnreachable
@@ -141,7 +145,16 @@ async def _decide(
         if deciding.verdict is ReviewVerdict.RERUN:
             await _drop_old_result(view, pods, token, slots)
         assert deciding.task_patch is not None
-        if await writer.assign_task(view, deciding.task_patch) is None:
+        patch: dict[str, object] | None = deciding.task_patch
+        if deciding.verdict is ReviewVerdict.APPROVED and pool is not None:
+            patch = await push_on_approval(
+                pool, view, deciding.task_patch, pods, now, token=token, slots=slots
+            )
+        if patch is None:
+            return None  # the push could not be tried: decide again next cycle
+        if patch.get("phase") == TaskPhase.FAILED.value:
+            deciding = dataclasses.replace(deciding, verdict=ReviewVerdict.FAILED)
+        if await writer.assign_task(view, patch) is None:
             return None  # the task changed since it was read: decide again next cycle
     for outcome in outcomes:
         await _write_review(kube, state, namespace, outcome.review, dump(outcome.review_status))

@@ -8,7 +8,9 @@ deleted, busy excess slots marked draining, draining slots taken back on scale-u
 or worn slot's index backs off (doubling up to a cap) before it is recreated. Creates are
 bounded by the churn watch (`runtime.churning`): a pool whose pods are created and lost
 faster than CLAUDE_POOL_SLOT_CHURN_PER_MINUTE creates none until the oldest loss leaves the
-minute (a Warning Event SlotChurn, Degraded=True), and the worker is woken then.
+minute (a Warning Event SlotChurn, Degraded=True), and the worker is woken then. With a
+workspace claimTemplate, the claim `<pool>-ws-<index>` is created before the index's pod
+(an existing one is kept: it holds the index's clone).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from claude_pool.runtime.churning import ChurnWatch
 from claude_pool.runtime.settings import Settings
 from claude_pool.runtime.slotbook import SlotBook
 from claude_pool.slots import pods as slotpods
+from claude_pool.slots import workspaces as slotworkspaces
 from claude_pool.slots.planning import SlotView, drain_bound, plan_slots
 
 
@@ -103,7 +106,11 @@ async def scale(
     )
     churn.observe(pods, wall)
     allowed = churn.allowance(len(plan.create), wall)
+    claims = slotworkspaces.uses_claims(pool.spec.workspace)
     for index in plan.create[:allowed]:
+        if claims:  # the index's clone outlives its pods: created once, kept with the pool
+            with contextlib.suppress(Conflict):
+                await kube.create(slotpods.desired_workspace_claim(pool, index))
         with contextlib.suppress(Conflict):
             body = await kube.create(slotpods.desired_slot_pod(pool, index, defaults))
             meta = body.get("metadata") or {}

@@ -7,7 +7,9 @@ messages its assignment recorded in `status.messages`, the slot's identity line,
 rejected run's session when the task is a review re-run on the slot that holds it), and
 hands the run to the run table, whose `follow` reads it to its end: the
 first report of the agent counts the dispatch latency and posts the Event Started, progress
-reports are written at most once per interval.
+reports are written at most once per interval. With a pool workspace, the request carries
+the task's `WorkspaceRequest` (`workflows.workspacing`: worktree, branch, push, removal),
+computed again identically at a re-attach.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from claude_pool.workflows.messages import prepend_messages
 from claude_pool.workflows.resolving import resolve_request
 from claude_pool.workflows.review import resume_target, run_prompt
 from claude_pool.workflows.starting import StartPlan, with_start
+from claude_pool.workflows.workspacing import ChainPlace, workspace_request
 
 log = logging.getLogger("claude_pool.worker")
 UNREAD_PROMPT = "(spec.promptFrom, not read)"
@@ -52,6 +55,16 @@ def start_plan(
         context_revision=context_revision(pool.spec.context),
         messages=tuple(m.metadata.name for m in carried),
     )
+
+
+def chain_place(task: TaskView, state: ClusterState) -> ChainPlace | None:
+    """The chain `task` is a step of (its parent, a chain task), or None."""
+    parent = state.tasks.get(task.parent_uid or "")
+    if task.step is None or parent is None or parent.spec is None or parent.spec.chain is None:
+        return None
+    chain = parent.spec.chain
+    last = chain.steps[-1].name == task.step
+    return ChainPlace(parent.name, parent.uid, chain.isolation, task.step, last)
 
 
 def resumed_session(task: TaskView, pod: PodView) -> str | None:
@@ -103,6 +116,17 @@ def start_run(
         resumed = task.resume_session
     if resumed is not None:
         request = request.model_copy(update={"resume_session_id": resumed})
+    workspace = workspace_request(
+        pool.spec.workspace,
+        pool=pool.metadata.name,
+        task=task.name,
+        uid=task.uid,
+        slot=pod.index,
+        chain=chain_place(task, state),
+        reviewed=task.spec.review is not None and task.spec.review.required,
+    )
+    if workspace is not None:
+        request = request.model_copy(update={"workspace": workspace})
     run.request = request
     fields = task_fields(task.namespace, task.pool, task.name, task.uid, pod.name)
 

@@ -9,7 +9,9 @@ Started by `runtime.operator` per ClaudePool and woken by watch events (or every
 - `support` (`runtime.support.Support`): the agent token and the credentials' state;
 - `slotbook` (`runtime.slotbook.SlotBook`): backoffs, drain starts, replaced and deleted pods;
 - `sweep` (`runtime.sweeping.OrphanSweep`): which pods were asked for orphans;
-- `composer` (`runtime.composing.Composer`): whole outputs of finished children, read once.
+- `composer` (`runtime.composing.Composer`): whole outputs of finished children, read once;
+- `workspaces` (`runtime.workspacewatch.WorkspaceWatch`): the slots' clones of the pool's
+  workspace (idle slots whose clone is not ready are held back in every view).
 Each cycle calls the steps in order, each in its own module and given what it needs:
 1. `support.ensure`: support objects and credentials;
 2. `recording.collect`, a forced pool status write (the cost commit), `recording.record`,
@@ -18,7 +20,8 @@ Each cycle calls the steps in order, each in its own module and given what it ne
    tasks awaiting review;
 3. `supervising.supervise`, then `sweeping.OrphanSweep.sweep`;
 3b. `composing.Composer.compose`: composite tasks reconciled through their child tasks;
-4. `scaling.scale`: the scale plan (creates bounded by `churn`, a `churning.ChurnWatch`);
+4. `scaling.scale`: the scale plan (creates bounded by `churn`, a `churning.ChurnWatch`),
+   then `workspaces.probe`: the clones of slots not known ready;
 5. `messaging.tend` (recipients of new ClaudeMessages, the bound, unrecorded deliveries),
    then `assigning.dispatch`: the queue onto idle slots (with the slots' messages), then
    `pending.PendingStatus.write`: the first status of tasks that waited a second for a slot;
@@ -44,7 +47,7 @@ from claude_pool.controllers.state import ClusterState, PodView, PoolKey, TaskVi
 from claude_pool.kube.client import Kube
 from claude_pool.runtime import metrics
 from claude_pool.runtime.alarm import Alarm
-from claude_pool.runtime.announcing import Announcer
+from claude_pool.runtime.announcing import Announcer, EventReason
 from claude_pool.runtime.assigning import dispatch
 from claude_pool.runtime.churning import ChurnWatch
 from claude_pool.runtime.clock import SYSTEM_CLOCK, Clock
@@ -57,7 +60,7 @@ from claude_pool.runtime.recording import collect, record
 from claude_pool.runtime.reporting import report
 from claude_pool.runtime.reviewing import apply as apply_reviews
 from claude_pool.runtime.runs import RunTable
-from claude_pool.runtime.scaling import scale
+from claude_pool.runtime.scaling import pool_ref, scale
 from claude_pool.runtime.settings import Settings
 from claude_pool.runtime.slotbook import SlotBook
 from claude_pool.runtime.spending import SpendBook
@@ -65,6 +68,7 @@ from claude_pool.runtime.statuswriting import StatusWriter
 from claude_pool.runtime.supervising import supervise
 from claude_pool.runtime.support import Support
 from claude_pool.runtime.sweeping import OrphanSweep
+from claude_pool.runtime.workspacewatch import WorkspaceWatch
 from claude_pool.slots.client import SlotClient
 from claude_pool.slots.planning import SlotView
 from claude_pool.workflows.models import alias_table
@@ -118,6 +122,7 @@ class PoolWorker:
         self.alarm = Alarm(clock, self.wake.set)
         self.churn = ChurnWatch(settings.slot_churn_per_minute)
         self.pending = PendingStatus()
+        self.workspaces = WorkspaceWatch()
         self._stopped = False
 
     async def run(self) -> None:
@@ -261,6 +266,17 @@ class PoolWorker:
             wall=now,
             alarm=self.alarm,
         )
+        await self.workspaces.probe(
+            pool,
+            pods,
+            self.clock.monotonic(),
+            token=token,
+            slots=self.slots,
+            alarm=self.alarm,
+        )
+        broken = self.workspaces.newly_unavailable()
+        if broken is not None:
+            announcer.event(pool_ref(pool), EventReason.WORKSPACE_UNAVAILABLE, broken, warning=True)
         views = self._views(pods)
         messages = self.state.pool_messages(self.key)
         await tend(pool, tasks, messages, now, kube=self.kube, state=self.state)
@@ -293,6 +309,7 @@ class PoolWorker:
             token=self.support.token,
             sessions=self.slotbook.sessions,
             credentials_problem=self.support.problem,
+            workspace_problem=self.workspaces.waiting(),
             state=self.state,
             runs=self.runs,
             writer=self.writer,
@@ -303,12 +320,13 @@ class PoolWorker:
         )
 
     def _views(self, pods: dict[str, PodView]) -> list[SlotView]:
-        return self.slotbook.views(
+        views = self.slotbook.views(
             pods,
             self.runs.busy_slots(),
             self.clock.monotonic(),
             credentials_ok=self.support.problem is None,
         )
+        return self.workspaces.gate(views)
 
     async def _report(
         self,
@@ -331,4 +349,5 @@ class PoolWorker:
             writer=self.writer,
             force=force,
             churn=self.churn.degraded(now),
+            workspace=self.workspaces.facts(),
         )

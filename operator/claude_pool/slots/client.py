@@ -13,7 +13,22 @@ from typing import Any
 
 import aiohttp
 
-from claude_pool.api.agent import ProgressEvent, SlotStatus, TaskRequest, TaskStatus
+from claude_pool.api.agent import (
+    ErrorBody,
+    ProgressEvent,
+    SlotStatus,
+    TaskRequest,
+    TaskStatus,
+)
+from claude_pool.api.workspaces import PushRequest, PushResponse
+
+
+def _error_message(text: str) -> str:
+    """The message of an agent's error body (the raw text when it is not one)."""
+    try:
+        return ErrorBody.model_validate_json(text).message[:1024]
+    except ValueError:
+        return text[:1024]
 
 
 class SlotError(Exception):
@@ -30,6 +45,11 @@ class SlotBusy(SlotError):
 
 class SlotUnreachable(Exception):
     """The agent could not be reached or did not answer in time."""
+
+
+class PushRefused(Exception):
+    """`POST /v1/workspace/push` failed for good: no such branch in the clone (404) or git's
+    push failed (502 PushFailed); the message is the agent's, redacted by it."""
 
 
 class SlotClient:
@@ -65,6 +85,27 @@ class SlotClient:
         if data is None:
             raise SlotUnreachable(f"{base}: no slot endpoint")
         return SlotStatus.model_validate(data)
+
+    async def push(self, base: str, token: str, branch: str) -> PushResponse:
+        """Push `branch` of the slot's clone (push on approval). SlotBusy while the clone is
+        not ready (409), PushRefused when it cannot be pushed, SlotUnreachable otherwise."""
+        headers = {"Authorization": f"Bearer {token}"}
+        body = PushRequest(branch=branch).to_wire()
+        url = f"{base}/v1/workspace/push"
+        timeout = aiohttp.ClientTimeout(total=max(self.timeout.total or 0, 300.0))
+        try:
+            async with self.session.post(url, json=body, headers=headers, timeout=timeout) as resp:
+                text = await resp.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise SlotUnreachable(f"POST {url}: {exc!r}") from exc
+        if resp.status == 200:
+            return PushResponse.model_validate_json(text)
+        message = _error_message(text)
+        if resp.status == 409:
+            raise SlotBusy(409, message)
+        if resp.status in (404, 502):
+            raise PushRefused(message)
+        raise SlotUnreachable(f"POST {url}: {resp.status} {message[:200]}")
 
     async def start(self, base: str, token: str, uid: str, request: TaskRequest) -> TaskStatus:
         """Start (idempotently) task `uid`; SlotBusy if another task runs there."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from claude_pool.api.common import API_VERSION
 from claude_pool.api.pools import ClaudePool, EnvVar, reserved_env_name
+from claude_pool.slots import workspaces
 
 POOL_LABEL = "claudepool.io/pool"
 SLOT_LABEL = "claudepool.io/slot"
@@ -128,6 +129,8 @@ def _env(pool: ClaudePool) -> list[dict[str, Any]]:
     if spec.claude.api_timeout_seconds is not None:
         ms = spec.claude.api_timeout_seconds * 1000
         env.append({"name": "CLAUDE_POOL_AGENT_API_TIMEOUT_MS", "value": str(ms)})
+    if spec.workspace is not None:
+        env += workspaces.workspace_env(spec.workspace)
     creds = spec.credentials
     if creds is not None:
         env.append(_secret_env(creds.env_name(), creds.secret_name, creds.secret_key()))
@@ -161,9 +164,19 @@ def _container(pool: ClaudePool, defaults: SlotDefaults) -> dict[str, Any]:
         },
         "stdin": False,
     }
+    if pool.spec.workspace is not None:
+        container["volumeMounts"].append(workspaces.workspace_mount())
     if tpl.resources is not None:
         container["resources"] = tpl.resources.model_dump(by_alias=True, exclude_none=True)
     return container
+
+
+def desired_workspace_claim(pool: ClaudePool, index: int) -> dict[str, Any]:
+    """The PersistentVolumeClaim of slot `index` (spec.workspace.volume.claimTemplate)."""
+    name = workspaces.claim_name(pool.metadata.name, index)
+    return workspaces.desired_workspace_claim(
+        pool, index, _meta(pool, name, {SLOT_LABEL: str(index)})
+    )
 
 
 def desired_slot_pod(pool: ClaudePool, index: int, defaults: SlotDefaults) -> dict[str, Any]:
@@ -186,6 +199,8 @@ def desired_slot_pod(pool: ClaudePool, index: int, defaults: SlotDefaults) -> di
         "containers": [_container(pool, defaults)],
         "volumes": [{"name": "slot", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
     }
+    if pool.spec.workspace is not None:
+        spec["volumes"].append(workspaces.workspace_volume(pool, index))
     if tpl.node_selector:
         spec["nodeSelector"] = dict(tpl.node_selector)
     if tpl.tolerations:

@@ -56,6 +56,21 @@ class PoolFacts:
     """Why the pool is degraded (slot restart limit, pods that cannot be created)."""
     degraded_reason: PoolReason = PoolReason.SLOT_RESTART_LIMIT
     """The Degraded=True reason that goes with `degraded`."""
+    workspace: WorkspaceFacts | None = None
+    """The slots' clones of spec.workspace (None: the pool has no workspace)."""
+
+
+@dataclass(frozen=True)
+class WorkspaceFacts:
+    """What the slots say of their clones: the WorkspaceUnavailable condition's source."""
+
+    reason: PoolReason
+    """WorkspaceReady, WorkspaceCloning, or why a clone failed (the condition is True)."""
+    message: str
+
+    @property
+    def unavailable(self) -> bool:
+        return self.reason not in (PoolReason.WORKSPACE_READY, PoolReason.WORKSPACE_CLONING)
 
 
 def pool_status(pool: ClaudePool, facts: PoolFacts, now: datetime) -> dict[str, Any]:
@@ -168,6 +183,17 @@ def pool_status(pool: ClaudePool, facts: PoolFacts, now: datetime) -> dict[str, 
     else:
         set_condition(
             conditions, PoolConditionType.SUSPENDED, F, PoolReason.ACTIVE, "dispatching", gen, now
+        )
+    if facts.workspace is not None:
+        ws = facts.workspace
+        set_condition(
+            conditions,
+            PoolConditionType.WORKSPACE_UNAVAILABLE,
+            T if ws.unavailable else F,
+            ws.reason,
+            ws.message,
+            gen,
+            now,
         )
     status = ClaudePoolStatus(
         observed_generation=gen,

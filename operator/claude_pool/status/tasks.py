@@ -25,6 +25,7 @@ from claude_pool.api.phases import derive_phase
 from claude_pool.api.reasons import TaskReason
 from claude_pool.api.results import FailureDetails, TaskResult, TokenUsage
 from claude_pool.api.tasks import ClaudeTaskStatus, Progress, TaskMode
+from claude_pool.api.taskworkspaces import TaskWorkspace
 from claude_pool.status.rendering import dump, stamp
 
 T, F = ConditionStatus.TRUE, ConditionStatus.FALSE
@@ -246,6 +247,9 @@ def finished(
             now,
         )
     cost = status.cost_microdollars + result.cost_microdollars
+    fields: dict[str, Any] = {}
+    if result.workspace is not None:
+        fields["workspace"] = TaskWorkspace.from_result(result.workspace, status.slot)
     return dump(
         _status(
             conditions,
@@ -253,6 +257,7 @@ def finished(
             cost_microdollars=cost,
             cost=format_dollars(cost),
             completion_time=stamp(now),
+            **fields,
         ),
         clear=("progress",),
     )

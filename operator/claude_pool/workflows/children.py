@@ -40,6 +40,7 @@ from claude_pool.api.composites import (
 from claude_pool.api.conditions import TaskConditionType, get_condition
 from claude_pool.api.phases import TaskPhase, derive_phase
 from claude_pool.api.tasks import ClaudeTask, ClaudeTaskSpec
+from claude_pool.api.taskworkspaces import TaskWorkspace
 
 CHILD_NAME_LIMIT = 240
 """Longest child name: leaves room for the `-output` ConfigMap of a long output (253)."""
@@ -248,6 +249,8 @@ class ChildView:
     session_id: str | None = None
     slot: str | None = None
     """The slot that ran it (last), for a chain's next step."""
+    workspace: TaskWorkspace | None = None
+    """Its status.workspace: the branch its run left (a chain shows its last step's)."""
 
     @property
     def finished(self) -> bool:
@@ -283,4 +286,5 @@ class ChildView:
             completion_time=status.completion_time,
             session_id=result.session_id if result else None,
             slot=status.slot,
+            workspace=status.workspace,
         )

@@ -8,6 +8,7 @@ selected by the `claudepool.io/parent-uid` label, as `ChildView`s with whole out
 output is longer than status holds, the whole text for the ConfigMap named in
 `status.result.outputRef`. Pure and level-based: the same inputs give the same answer.
 
+A chain's status.workspace is its last finished step's (the chain's branch so far).
 Conditions: Admitted=True (Composite); Running=True with Routing, ChildrenRunning or
 Cancelling; at the end Running=False (Finished) and Succeeded, Failed or Cancelled; with a
 review gate, a success is held in AwaitingReview instead (`Reviewed=False`, see
@@ -32,6 +33,7 @@ from claude_pool.api.phases import TaskPhase, derive_phase, is_finished
 from claude_pool.api.reasons import TaskReason
 from claude_pool.api.results import TaskResult
 from claude_pool.api.tasks import ClaudeTask, ClaudeTaskStatus, Progress, TaskMode, task_mode
+from claude_pool.api.taskworkspaces import TaskWorkspace
 from claude_pool.workflows.autorouting import plan_auto
 from claude_pool.workflows.chains import plan_chain
 from claude_pool.workflows.children import ChildView, child_manifest
@@ -102,6 +104,7 @@ def reconcile(
     elif mode is TaskMode.CHAIN:
         plan, steps = plan_chain(parent, children, stop, now)
         status.steps = steps
+        status.workspace = last_workspace(children) or status.workspace
         cost = sum(s.cost_microdollars for s in steps)
     elif mode is TaskMode.AUTO:
         plan, routing = plan_auto(parent, children, stop, pool_router_prompt)
@@ -116,6 +119,13 @@ def reconcile(
     )
     long_output = _apply(parent, status, plan, mode, cost, children, stop, now)
     return Reconciliation(status, manifests, plan.cancel, long_output)
+
+
+def last_workspace(children: Mapping[str, ChildView]) -> TaskWorkspace | None:
+    """The workspace of the child that finished last with one (a chain's branch so far)."""
+    done = [v for v in children.values() if v.workspace is not None and v.completion_time]
+    latest = max(done, key=lambda v: (v.completion_time, v.name), default=None)
+    return None if latest is None else latest.workspace
 
 
 def summarise(children: Mapping[str, ChildView], generation: int = 0) -> ChildrenSummary:
