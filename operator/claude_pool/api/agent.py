@@ -191,7 +191,8 @@ class AgentResult(WireModel):
     """The same denials with what each tool was used on, in order (at most 32)."""
     failure: Failure | None = None
     workspace: WorkspaceResult | None = None
-    """What the run did to the workspace (absent without one, or when it ran in the clone)."""
+    """What the run did to the workspace: absent without one; for a run in the clone itself
+    (isolation none) the clone's branch and head, nothing committed or pushed by the agent."""
 
 
 class TaskStatus(WireModel):
