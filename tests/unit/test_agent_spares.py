@@ -13,7 +13,7 @@ from pathlib import Path
 from claude_pool.agent.workspace import Workspace
 from claude_pool.api.workspaces import WorkspaceRequest
 from tests.gitserver import GitServer
-from tests.unit.test_agent_workspace import make_workspace, ready
+from tests.unit.test_workspace_manager import make_workspace, ready
 
 FILES = {".gitignore": "*.log\nbuild/\n", "README.md": "hello\n", "src/app.py": "print('app')\n"}
 
