@@ -132,7 +132,10 @@ def test_a_haiku_pool_in_plan_mode_is_billed_at_haiku_prices_and_logs_its_lifecy
     mismatch = condition(task, "ModelMismatch")
     assert mismatch is not None
     assert (mismatch["status"], mismatch["reason"]) == ("False", "RequestedModelUsed")
-    assert "1 turn)" in events(env, "h", "Succeeded")[0].message
+    succeeded = eventually(  # the Event is posted after the status write: it may lag
+        lambda: events(env, "h", "Succeeded"), timeout=20, what="the Succeeded event of h"
+    )
+    assert "1 turn)" in succeeded[0].message
 
     env.create_task("w", prompt="write [[fake tools=write]]")
     denied = env.wait_phase("w", timeout=90)["status"]

@@ -120,6 +120,29 @@ async def test_a_chain_step_is_handed_off_in_the_cycle_that_records_the_step_bef
     await rig.stop()
 
 
+async def test_the_hand_off_leaves_a_freed_slot_to_a_task_ahead_of_it_in_the_queue() -> None:
+    rig = Rig(slots=1)
+    rig.task("c", prompt=None, chain={"steps": chain_steps("one", "two")})
+    worker = rig.worker()
+    await rig.cycle(worker)
+    [(uid, at)] = running(rig).items()
+    urgent = rig.task("urgent", priority=10)  # queued behind the busy slot
+    await rig.cycle(worker)
+    assert list(running(rig)) == [uid]
+    rig.slots.agent(at).finish(uid, done("first", 10))
+    await rig.settle()
+    await rig.cycle(worker)  # the hand-off creates step two but does not start it
+    assert list(running(rig)) == [urgent]  # priority 10 first, as the cycle's own pass does
+    assert "slot" not in rig.status(TASKS, "c-two")
+    rig.slots.agent(at).finish(urgent, done("urgent", 5))
+    await rig.settle()
+    await rig.cycle(worker)
+    await rig.cycle(worker)
+    [(second, again)] = running(rig).items()
+    assert second == "uid-c-two" and again == at
+    await rig.stop()
+
+
 async def test_a_crash_after_the_hand_off_and_before_the_result_write_runs_each_step_once() -> None:
     rig = Rig(slots=1)
     rig.task("c", prompt=None, chain={"steps": chain_steps("one", "two", "three")})

@@ -74,19 +74,22 @@ async def dispatch(
 ) -> int:
     """One dispatch pass; returns how many tasks were assigned. `only` (the hand-off's new
     children) limits the pass to those task uids and to assignments: a task of them that
-    cannot start now is left to the cycle's own pass."""
-    queued = [
+    cannot start now is left to the cycle's own pass. The other queued tasks still take
+    their place in the plan (priority, then age), so a hand-off never takes a slot that a
+    task ahead of it in the queue would get: only what they leave is handed off."""
+    waiting = [
         t
         for t in tasks
         if not t.finished
-        and (only is None or t.uid in only)
         and t.slot is None
         and t.uid not in runs
         and not t.cancel
         and t.invalid is None
         and t.spec is not None
+        and t.mode is TaskMode.SINGLE  # composites: composing.py
     ]
-    queued = [t for t in queued if t.mode is TaskMode.SINGLE]  # composites: composing.py
+    queued = [t for t in waiting if only is None or t.uid in only]
+    ahead = [] if only is None else [t for t in waiting if t.uid not in only]
     if not queued or token is None:
         return 0
     homeless = [t for t in queued if _needs_workspace(pool, t, state)]
@@ -117,7 +120,7 @@ async def dispatch(
             preferred_slot=t.preferred_slot,
             only_slot=_resume_slot(t, pods) or _chain_slot(pool, t, pods, state),
         )
-        for t in queued
+        for t in (*queued, *ahead)
     ]
     carried = carriers(tasks, pool.metadata.name)
     delivered: list[tuple[str, int, str]] = []
@@ -174,6 +177,8 @@ async def dispatch(
 
     writes: list[Coroutine[Any, Any, bool | None]] = []
     for decision in schedule(items, idle, ledger, suspended=pool.spec.suspend):
+        if decision.task.uid not in by_uid:
+            continue  # a task ahead of the hand-off's: the cycle's own pass assigns it
         task = by_uid[decision.task.uid]
         assert task.status is not None
         if decision.verdict is Verdict.ASSIGN and decision.slot is not None:
