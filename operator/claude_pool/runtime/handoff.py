@@ -8,8 +8,9 @@ output from the run), and `Composer.anticipate` creates what its parent needs ne
 chain's next step, the fan-out's next item, the routed children. So the next step's child
 exists when the step's result has been written, and the dispatch step of the same cycle
 starts it (on the slot the step before just left, unless a task ahead of it in the
-queue, by priority then age, is owed that slot: the hand-off never jumps the queue). Without this, the next child was created
-only after the result write had landed: one more round trip between two steps.
+queue, by priority then age, is owed that slot: the hand-off never jumps the queue).
+Without this, the next child was created only after the result write had landed: one more
+round trip between two steps.
 
 Safe across a crash: the child created is the one the composing step would create once the
 result is written (the same reconcile over the same result, and names are deterministic:
