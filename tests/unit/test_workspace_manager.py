@@ -111,7 +111,7 @@ async def test_config_a_task_writes_to_redirect_the_credentials_is_removed_befor
         writer = await asyncio.create_subprocess_exec(
             "git", "config", key, value, cwd=checkout.path
         )
-        assert await writer.wait() == 0
+        assert await asyncio.wait_for(writer.wait(), 30) == 0
     (checkout.path / "f.txt").write_text("f\n")
     result, error = await workspace.finish(checkout, request, may_push=True)
     assert error is None and result.pushed  # to the real server, not the redirect
